@@ -1,0 +1,35 @@
+# The two commands: `make serve` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test test-slow lint install system-deps clean
+
+$(STAMP): pyproject.toml native/build_native.py $(wildcard native/src/*.c native/src/*.h)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	bash tools/system-deps.sh
+
+serve: $(STAMP)
+	$(VENV)/bin/gitserver serve
+
+test: system-deps $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+test-slow: system-deps $(STAMP)
+	$(VENV)/bin/pytest -q -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf build dist *.egg-info native/*.so
