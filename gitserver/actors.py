@@ -1,0 +1,264 @@
+"""The actor runtime: one live ``RepoActor`` per repository, woken on demand.
+
+Rules:
+- Identity: ``ActorHost`` maps a repo id to at most one live actor. All traffic for a
+  repo goes through it.
+- Single writer: ``writing()`` holds the actor's ``trio.Lock``; readers (``reading()``)
+  never take it and use their own read-only SQLite connections (WAL), so clones run beside
+  a push and beside each other.
+- Wake = open a SQLite connection, nothing else eager. Hibernate = close every
+  connection. A hibernated actor is forgotten by the host: it holds no task, no thread
+  and no file descriptor. An actor that was forgotten while a caller still held it
+  forwards that caller to the live one, so two actors never write one repo.
+- Blocking work (SQLite, zlib, hashing) runs in worker threads under the host's
+  ``CapacityLimiter``; every ``RepoStore`` is used by one thread at a time.
+- The sweeper runs in a nursery owned by whoever calls ``ActorHost.run``: it hibernates
+  actors idle past ``idle_timeout``; waking past ``max_resident`` evicts the least
+  recently used idle actor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+
+if TYPE_CHECKING:
+    from storage.repo_store import RepoStore
+    from storage.repository import Repository
+
+T = TypeVar("T")
+
+
+def _open_store(path: Path, readonly: bool) -> RepoStore:
+    from storage.repo_store import RepoStore
+
+    return RepoStore.open(path, readonly=readonly)
+
+
+def _repository(store: RepoStore) -> Repository:
+    from storage.repository import Repository
+
+    return Repository(store)
+
+
+class RepoActor:
+    """The single owner of one repository's SQLite file inside this process."""
+
+    def __init__(self, host: ActorHost, repo_id: str, path: Path) -> None:
+        self.repo_id = repo_id
+        self.path = path
+        self._host = host
+        self._write_lock = trio.Lock()
+        self._writer: RepoStore | None = None
+        self._idle_readers: list[RepoStore] = []
+        self._active = 0
+        self._dead = False
+        self.last_used = time.monotonic()
+
+    # -- public surface -------------------------------------------------------------
+
+    @property
+    def is_idle(self) -> bool:
+        return self._active == 0 and not self._write_lock.locked()
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._idle_readers) + (1 if self._writer is not None else 0)
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[Repository]:
+        """A repository view on a read-only connection of its own."""
+        async with self._read_store() as store:
+            yield _repository(store)
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[Repository]:
+        """The repository's single writer; other writers wait."""
+        async with self._write_store() as store:
+            yield _repository(store)
+
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(store, *args)`` in a worker thread on a read connection."""
+        async with self._read_store() as store:
+            return await trio.to_thread.run_sync(fn, store, *args, limiter=self._host.limiter)
+
+    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(store, *args)`` in a worker thread as the repo's single writer."""
+        async with self._write_store() as store:
+            return await trio.to_thread.run_sync(fn, store, *args, limiter=self._host.limiter)
+
+    # -- connections ----------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _read_store(self) -> AsyncIterator[RepoStore]:
+        if self._dead:  # forgotten by the host while our caller held us: use the live actor
+            async with self._host.actor(self.repo_id, self.path)._read_store() as store:
+                yield store
+            return
+        self._active += 1
+        try:
+            if self._idle_readers:
+                store = self._idle_readers.pop()
+            else:
+                store = await self._open(readonly=True)
+            try:
+                yield store
+            finally:
+                if self._dead:  # hibernated by force while we read: nobody will reuse it
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(store.close, limiter=self._host.limiter)
+                else:
+                    self._idle_readers.append(store)
+        finally:
+            self._active -= 1
+            self.last_used = time.monotonic()
+
+    @contextlib.asynccontextmanager
+    async def _write_store(self) -> AsyncIterator[RepoStore]:
+        if self._dead:
+            async with self._host.actor(self.repo_id, self.path)._write_store() as store:
+                yield store
+            return
+        self._active += 1
+        try:
+            async with self._write_lock:
+                if self._writer is None:
+                    self._writer = await self._open(readonly=False)
+                yield self._writer
+        finally:
+            self._active -= 1
+            self.last_used = time.monotonic()
+
+    async def _open(self, *, readonly: bool) -> RepoStore:
+        was_asleep = self.open_connections == 0
+        store = await trio.to_thread.run_sync(_open_store, self.path, readonly, limiter=self._host.limiter)
+        if was_asleep:
+            self._host._note_wake(self)
+        return store
+
+    def _take_connections(self) -> list[RepoStore]:
+        stores = list(self._idle_readers)
+        self._idle_readers.clear()
+        if self._writer is not None:
+            stores.append(self._writer)
+            self._writer = None
+        return stores
+
+
+class ActorHost:
+    """Owns every live actor of this process; see the module header for the rules."""
+
+    def __init__(
+        self,
+        limiter: trio.CapacityLimiter | None = None,
+        idle_timeout: float = 60.0,
+        max_resident: int = 1000,
+        sweep_interval: float | None = None,
+    ) -> None:
+        self.limiter = limiter or trio.CapacityLimiter(8)
+        self.idle_timeout = idle_timeout
+        self.max_resident = max_resident
+        self._sweep_interval = sweep_interval or max(0.05, min(idle_timeout / 4, 5.0))
+        self._actors: OrderedDict[str, RepoActor] = OrderedDict()  # least recently used first
+        self._wakes = 0
+        self._hibernations = 0
+
+    def actor(self, repo_id: str, path: Path) -> RepoActor:
+        """The live actor for ``repo_id``, created (not yet woken) when there is none."""
+        actor = self._actors.get(repo_id)
+        if actor is None:
+            actor = RepoActor(self, repo_id, path)
+            self._actors[repo_id] = actor
+        else:
+            self._actors.move_to_end(repo_id)
+        return actor
+
+    def peek(self, repo_id: str) -> RepoActor | None:
+        return self._actors.get(repo_id)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The idle sweeper; runs until cancelled, then hibernates everything."""
+        task_status.started()
+        try:
+            while True:
+                await trio.sleep(self._sweep_interval)
+                await self.sweep()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.hibernate_all()
+
+    async def sweep(self) -> None:
+        """Hibernate every actor idle for longer than ``idle_timeout``."""
+        deadline = time.monotonic() - self.idle_timeout
+        for actor in list(self._actors.values()):
+            if actor.is_idle and actor.last_used <= deadline:
+                await self._hibernate(actor)
+
+    async def forget(self, repo_id: str) -> None:
+        """Hibernate and drop an actor (repo deleted). Waits for its writer to finish."""
+        actor = self._actors.get(repo_id)
+        if actor is None:
+            return
+        async with actor._write_lock:
+            await self._hibernate(actor, force=True)
+
+    async def hibernate_all(self) -> None:
+        for repo_id in list(self._actors):
+            await self.forget(repo_id)
+
+    def statistics(self) -> dict[str, int]:
+        resident = sum(1 for a in self._actors.values() if a.open_connections)
+        return {
+            "resident_actors": resident,
+            "known_actors": len(self._actors),
+            "wakes_total": self._wakes,
+            "hibernations_total": self._hibernations,
+        }
+
+    # -- internals ------------------------------------------------------------------
+
+    def _note_wake(self, actor: RepoActor) -> None:
+        self._wakes += 1
+        if actor.repo_id in self._actors:
+            self._actors.move_to_end(actor.repo_id)
+        resident = [a for a in self._actors.values() if a.open_connections or a is actor]
+        excess = len(resident) - self.max_resident
+        for victim in resident:
+            if excess <= 0:
+                break
+            if victim is not actor and victim.is_idle:
+                self._close_now(victim)
+                excess -= 1
+
+    async def _hibernate(self, actor: RepoActor, force: bool = False) -> None:
+        if not force and not actor.is_idle:
+            return
+        stores = actor._take_connections()
+        actor._dead = True
+        if self._actors.get(actor.repo_id) is actor:
+            del self._actors[actor.repo_id]
+        if stores:
+            self._hibernations += 1
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(_close_all, stores, limiter=self.limiter)
+
+    def _close_now(self, actor: RepoActor) -> None:
+        """Evict synchronously (LRU cap): closing SQLite handles is quick."""
+        stores = actor._take_connections()
+        actor._dead = True
+        if self._actors.get(actor.repo_id) is actor:
+            del self._actors[actor.repo_id]
+        if stores:
+            self._hibernations += 1
+            _close_all(stores)
+
+
+def _close_all(stores: list[RepoStore]) -> None:
+    for store in stores:
+        store.close()
