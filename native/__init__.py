@@ -1,0 +1,54 @@
+"""native: SHA-1, object ids, git delta apply and a streaming pack scanner.
+
+Rules:
+- Two implementations with one API: the C extension (``native.cext`` over the cffi
+  module ``native._native``) and the pure-Python twin (``native.pure``). The C one is used
+  when it imports and ``GITSERVER_NATIVE`` is not "python"; ``IMPLEMENTATION`` says which.
+- Hostile input raises only the errors in ``native.errors`` (DeltaError, PackError).
+- API: object_id(type, data), Sha1, sha1(data), delta_header(delta),
+  delta_apply(base, delta), PackScanner(max_object_size=None) with feed/finish, and
+  ScannedEntry. See docs/architecture.md "native/ API".
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+from . import pure
+from .entry import ScannedEntry
+from .errors import DeltaError, NativeError, PackError
+
+cext: ModuleType | None
+try:
+    from . import cext as _cext
+
+    cext = _cext
+except ImportError:  # extension not built: the pure twin serves
+    cext = None
+
+_impl: ModuleType = cext if cext is not None and os.environ.get("GITSERVER_NATIVE") != "python" else pure
+IMPLEMENTATION: str = "c" if _impl is cext else "python"
+
+object_id = _impl.object_id
+Sha1 = _impl.Sha1
+sha1 = _impl.sha1
+delta_header = _impl.delta_header
+delta_apply = _impl.delta_apply
+PackScanner = _impl.PackScanner
+
+__all__ = [
+    "IMPLEMENTATION",
+    "DeltaError",
+    "NativeError",
+    "PackError",
+    "PackScanner",
+    "ScannedEntry",
+    "Sha1",
+    "cext",
+    "delta_apply",
+    "delta_header",
+    "object_id",
+    "pure",
+    "sha1",
+]

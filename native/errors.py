@@ -1,0 +1,22 @@
+"""Errors raised by native/ (both the C extension and its pure-Python twin).
+
+Rules:
+- Hostile input (a delta, a pack) may only ever raise these types, never crash, never
+  another exception. They subclass ValueError so callers that treat "bad bytes" as a
+  ValueError keep working.
+- The message says what was wrong and where (offsets are pack offsets).
+"""
+
+from __future__ import annotations
+
+
+class NativeError(ValueError):
+    """Root of every error native/ raises on bad input."""
+
+
+class DeltaError(NativeError):
+    """A delta (gitformat-pack "Deltified representation") is malformed or does not fit its base."""
+
+
+class PackError(NativeError):
+    """A pack stream is malformed: header, entry header, zlib data, sizes or trailer."""
