@@ -1,0 +1,105 @@
+"""The actor runtime: one actor per repo, one writer at a time, readers beside it,
+hibernation that really closes the SQLite file, and the resident cap."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import trio
+
+from gitserver.actors import ActorHost
+from storage.repo_store import RepoStore
+
+
+def _make_repo(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.sqlite"
+    RepoStore.create(path).close()
+    return path
+
+
+async def test_one_live_actor_per_repo(tmp_path: Path) -> None:
+    host = ActorHost(idle_timeout=60)
+    path = _make_repo(tmp_path, "a")
+    assert host.actor("a", path) is host.actor("a", path)
+    assert host.actor("b", _make_repo(tmp_path, "b")) is not host.actor("a", path)
+
+
+async def test_writes_are_serialized_and_reads_run_beside_them(tmp_path: Path) -> None:
+    host = ActorHost(limiter=trio.CapacityLimiter(4), idle_timeout=60)
+    actor = host.actor("r", _make_repo(tmp_path, "r"))
+    spans: list[tuple[float, float]] = []
+    writer_inside = threading.Event()
+    reader_done = threading.Event()
+
+    def slow_write(store: RepoStore, first: bool) -> None:
+        start = time.monotonic()
+        if first:
+            writer_inside.set()
+            # The first writer waits until a reader has finished: reads must not queue
+            # behind the writer.
+            assert reader_done.wait(10), "a reader was blocked by the writer"
+        time.sleep(0.05)
+        spans.append((start, time.monotonic()))
+
+    def read(store: RepoStore) -> dict:
+        assert writer_inside.wait(10)
+        refs = store.refs()
+        reader_done.set()
+        return refs
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(actor.run_write, slow_write, True)
+        nursery.start_soon(actor.run_write, slow_write, False)
+        assert await actor.run_read(read) == {}
+    spans.sort()
+    assert len(spans) == 2
+    assert spans[0][1] <= spans[1][0], "two writers overlapped"
+
+
+async def test_idle_actor_hibernates_closing_sqlite_and_wakes_again(tmp_path: Path) -> None:
+    host = ActorHost(idle_timeout=0.0)
+    path = _make_repo(tmp_path, "sleepy")
+    actor = host.actor("sleepy", path)
+    assert await actor.run_read(lambda s: s.refs()) == {}
+    assert actor.open_connections == 1
+    await host.sweep()
+    assert actor.open_connections == 0
+    assert host.statistics()["known_actors"] == 0
+    assert host.statistics()["hibernations_total"] == 1
+    # A stale handle forwards to the new live actor; only one is ever registered.
+    assert await actor.run_read(lambda s: s.refs()) == {}
+    assert host.statistics()["wakes_total"] == 2
+    assert host.statistics()["known_actors"] == 1
+    assert host.peek("sleepy") is not actor
+
+
+async def test_busy_actor_is_not_hibernated(tmp_path: Path) -> None:
+    host = ActorHost(idle_timeout=0.0)
+    actor = host.actor("busy", _make_repo(tmp_path, "busy"))
+    async with actor.reading():
+        await host.sweep()
+        assert host.peek("busy") is actor
+    await host.sweep()
+    assert host.peek("busy") is None
+
+
+async def test_resident_cap_evicts_least_recently_used(tmp_path: Path) -> None:
+    host = ActorHost(idle_timeout=60, max_resident=2)
+    actors = [host.actor(n, _make_repo(tmp_path, n)) for n in ("x", "y", "z")]
+    for actor in actors:
+        await actor.run_read(lambda s: s.refs())
+    assert host.statistics()["resident_actors"] == 2
+    assert actors[0].open_connections == 0  # x was least recently used
+    assert actors[2].open_connections == 1
+
+
+async def test_run_hibernates_everything_when_cancelled(tmp_path: Path) -> None:
+    host = ActorHost(idle_timeout=60)
+    actor = host.actor("c", _make_repo(tmp_path, "c"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(host.run)
+        await actor.run_write(lambda s: s.refs())
+        nursery.cancel_scope.cancel()
+    assert actor.open_connections == 0
