@@ -1,0 +1,79 @@
+"""cffi (API mode) build of native._native from native/src/*.c, linked against zlib.
+
+Rules: used by setup.py (``cffi_modules``) so ``pip install -e .`` builds the extension in
+place; ``python native/build_native.py`` does the same by hand. The cdef below is the
+only C surface Python sees; keep it in step with native/src/native.h.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+
+from cffi import FFI
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CDEF = """
+typedef struct { ...; } gs_sha1_ctx;
+void gs_sha1_init(gs_sha1_ctx *ctx);
+void gs_sha1_update(gs_sha1_ctx *ctx, const uint8_t *data, size_t len);
+void gs_sha1_digest(const gs_sha1_ctx *ctx, uint8_t out[20]);
+void gs_sha1(const uint8_t *data, size_t len, uint8_t out[20]);
+int gs_object_id(int type, const uint8_t *data, size_t len, uint8_t out[20]);
+
+int gs_delta_header(const uint8_t *delta, size_t len, uint64_t *base_size,
+                    uint64_t *result_size, size_t *header_len);
+int gs_delta_apply(const uint8_t *base, size_t base_len, const uint8_t *delta,
+                   size_t delta_len, uint8_t *out, size_t out_len);
+const char *gs_delta_strerror(int code);
+
+typedef struct {
+    uint64_t offset;
+    uint64_t size;
+    uint64_t length;
+    int64_t base_offset;
+    uint32_t header_len;
+    uint32_t crc32;
+    int kind;
+    int has_oid;
+    int has_base_oid;
+    uint8_t oid[20];
+    uint8_t base_oid[20];
+} gs_entry;
+typedef struct gs_scanner gs_scanner;
+gs_scanner *gs_scanner_new(uint64_t max_object_size);
+void gs_scanner_free(gs_scanner *s);
+int gs_scanner_feed(gs_scanner *s, const uint8_t *data, size_t len, size_t *consumed,
+                    gs_entry *out, size_t cap, size_t *nout);
+int gs_scanner_finish(gs_scanner *s, uint8_t out[20]);
+const char *gs_scanner_error(const gs_scanner *s);
+int64_t gs_scanner_object_count(const gs_scanner *s);
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "native._native",
+    '#include "native.h"',
+    # absolute: cffi's compile() runs the compiler from its temporary directory
+    sources=sorted(glob.glob(os.path.join(_ROOT, "native", "src", "*.c"))),
+    include_dirs=[os.path.join(_ROOT, "native", "src")],
+    libraries=["z"],
+    extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra"],
+)
+
+
+def build_in_place() -> str:
+    """Compile into build/cffi and copy the module next to this file; returns its path."""
+    os.chdir(_ROOT)
+    built = ffibuilder.compile(tmpdir=os.path.join("build", "cffi"), verbose=False)
+    dest = os.path.join(_ROOT, "native", os.path.basename(built))
+    shutil.copy2(built, dest)
+    return dest
+
+
+if __name__ == "__main__":
+    sys.stdout.write(build_in_place() + "\n")

@@ -1,0 +1,165 @@
+"""Thin wrappers over the C extension native._native, with the API of native.pure.
+
+Rules:
+- No logic beyond argument marshalling and error mapping: the C code (native/src) does
+  the work, with the GIL released (cffi API mode releases it around every call), so the
+  heavy loops stay inside single C calls.
+- Importing this module raises ImportError when the extension is not built.
+- C error codes become DeltaError / PackError with the C code's message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._native import ffi, lib  # ImportError when not built
+from .entry import ScannedEntry
+from .errors import DeltaError, PackError
+
+__all__ = [
+    "PackScanner",
+    "ScannedEntry",
+    "Sha1",
+    "delta_apply",
+    "delta_header",
+    "object_id",
+    "sha1",
+]
+
+_ENTRY_BATCH = 256
+_NO_LIMIT = (1 << 64) - 1
+_alloc_raw = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+def _buf(data: Any) -> Any:
+    return ffi.from_buffer("uint8_t[]", data)
+
+
+def object_id(type_num: int, data: bytes) -> bytes:
+    """Raw 20-byte SHA-1 of b"<typename> <len>\\0" + data; ValueError on an unknown type."""
+    out = ffi.new("uint8_t[20]")
+    src = _buf(data)
+    if lib.gs_object_id(type_num, src, len(src), out) != 0:
+        raise ValueError(f"not an object type: {type_num!r}")
+    return ffi.buffer(out, 20)[:]
+
+
+class Sha1:
+    """Streaming SHA-1 (FIPS 180-4)."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, data: bytes = b"") -> None:
+        self._ctx = ffi.new("gs_sha1_ctx *")
+        lib.gs_sha1_init(self._ctx)
+        if data:
+            self.update(data)
+
+    def update(self, data: bytes) -> None:
+        src = _buf(data)
+        lib.gs_sha1_update(self._ctx, src, len(src))
+
+    def digest(self) -> bytes:
+        """The digest of everything fed so far; more updates may follow."""
+        out = ffi.new("uint8_t[20]")
+        lib.gs_sha1_digest(self._ctx, out)
+        return ffi.buffer(out, 20)[:]
+
+
+def sha1(data: bytes) -> bytes:
+    out = ffi.new("uint8_t[20]")
+    src = _buf(data)
+    lib.gs_sha1(src, len(src), out)
+    return ffi.buffer(out, 20)[:]
+
+
+def _header(d: Any) -> tuple[int, int, int]:
+    base_size = ffi.new("uint64_t *")
+    result_size = ffi.new("uint64_t *")
+    header_len = ffi.new("size_t *")
+    rc = lib.gs_delta_header(d, len(d), base_size, result_size, header_len)
+    if rc != 0:
+        raise DeltaError(ffi.string(lib.gs_delta_strerror(rc)).decode())
+    return int(base_size[0]), int(result_size[0]), int(header_len[0])
+
+
+def delta_header(delta: bytes) -> tuple[int, int, int]:
+    """(base_size, result_size, header_len) of a git delta; DeltaError if truncated."""
+    return _header(_buf(delta))
+
+
+def delta_apply(base: bytes, delta: bytes) -> bytes:
+    """Apply a git delta to ``base``; DeltaError on any malformed or ill-fitting delta."""
+    b = _buf(base)
+    d = _buf(delta)
+    base_size, result_size, pos = _header(d)
+    blen = len(b)
+    if base_size != blen:
+        raise DeltaError(f"delta base size {base_size} != actual base size {blen}")
+    if result_size > (len(d) - pos) * max(1, min(blen, 0xFFFFFF)):
+        raise DeltaError(f"delta result size {result_size} cannot be produced by this delta")
+    out = _alloc_raw("uint8_t[]", result_size)
+    rc = lib.gs_delta_apply(b, blen, d, len(d), out, result_size)
+    if rc != 0:
+        raise DeltaError(ffi.string(lib.gs_delta_strerror(rc)).decode())
+    return ffi.buffer(out, result_size)[:]
+
+
+class PackScanner:
+    """Streaming validator/indexer of a whole pack; see native.pure.PackScanner."""
+
+    def __init__(self, max_object_size: int | None = None) -> None:
+        self.max_object_size = max_object_size
+        limit = _NO_LIMIT if max_object_size is None else max(0, min(max_object_size, _NO_LIMIT))
+        s = lib.gs_scanner_new(limit)
+        if s == ffi.NULL:
+            raise MemoryError("cannot allocate a pack scanner")
+        self._s = ffi.gc(s, lib.gs_scanner_free)
+        self._ents = ffi.new("gs_entry[]", _ENTRY_BATCH)
+        self._consumed = ffi.new("size_t *")
+        self._nout = ffi.new("size_t *")
+
+    @property
+    def object_count(self) -> int | None:
+        n = int(lib.gs_scanner_object_count(self._s))
+        return None if n < 0 else n
+
+    def _error(self) -> PackError:
+        return PackError(ffi.string(lib.gs_scanner_error(self._s)).decode("utf-8", "replace"))
+
+    def feed(self, data: bytes) -> list[ScannedEntry]:
+        """Consume the next piece of the pack; returns the entries it completed."""
+        src = _buf(data)
+        n = len(src)
+        out: list[ScannedEntry] = []
+        off = 0
+        ents = self._ents
+        while True:
+            rc = lib.gs_scanner_feed(self._s, src + off, n - off, self._consumed, ents, _ENTRY_BATCH, self._nout)
+            if rc != 0:
+                raise self._error()
+            for k in range(self._nout[0]):
+                e = ents[k]
+                out.append(
+                    ScannedEntry(
+                        offset=e.offset,
+                        kind=e.kind,
+                        size=e.size,
+                        header_len=e.header_len,
+                        length=e.length,
+                        crc32=e.crc32,
+                        base_offset=e.base_offset,
+                        base_oid=ffi.buffer(e.base_oid, 20)[:] if e.has_base_oid else None,
+                        oid=ffi.buffer(e.oid, 20)[:] if e.has_oid else None,
+                    )
+                )
+            off += self._consumed[0]
+            if off >= n:
+                return out
+
+    def finish(self) -> bytes:
+        """Check that exactly the 20-byte SHA-1 trailer followed the last entry; return it."""
+        out = ffi.new("uint8_t[20]")
+        if lib.gs_scanner_finish(self._s, out) != 0:
+            raise self._error()
+        return ffi.buffer(out, 20)[:]

@@ -1,0 +1,80 @@
+/* native.h: the C side of native/ (SHA-1, object ids, git delta apply, pack scanner).
+ *
+ * Rules: every function is safe on hostile input (bounds-checked, no UB); errors are
+ * negative return codes, never aborts. Nothing here touches Python: the cffi wrapper in
+ * native/cext.py calls these with the GIL released. Objects are not thread-safe: one
+ * thread at a time per gs_sha1_ctx / gs_scanner.
+ */
+#ifndef GS_NATIVE_H
+#define GS_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- SHA-1 (FIPS 180-4, section 6.1) ---- */
+typedef struct {
+    uint32_t h[5];
+    uint64_t total;      /* bytes hashed so far */
+    uint8_t buf[64];     /* partial block */
+    size_t buflen;
+} gs_sha1_ctx;
+
+void gs_sha1_init(gs_sha1_ctx *ctx);
+void gs_sha1_update(gs_sha1_ctx *ctx, const uint8_t *data, size_t len);
+/* Digest of everything so far; ctx is left unchanged (more updates may follow). */
+void gs_sha1_digest(const gs_sha1_ctx *ctx, uint8_t out[20]);
+void gs_sha1(const uint8_t *data, size_t len, uint8_t out[20]);
+/* SHA-1 of "<typename> <len>\0" + data; returns -1 for an unknown type number. */
+int gs_object_id(int type, const uint8_t *data, size_t len, uint8_t out[20]);
+/* Writes "<typename> <len>\0" into hdr (32 bytes); its length, or -1 for a bad type. */
+int gs_object_header(int type, uint64_t len, uint8_t *hdr);
+
+/* ---- git delta (gitformat-pack, "Deltified representation") ---- */
+#define GS_DELTA_OK 0
+#define GS_DELTA_TRUNCATED_HEADER (-1)
+#define GS_DELTA_VARINT_TOO_LONG (-2)
+#define GS_DELTA_BASE_SIZE (-3)
+#define GS_DELTA_RESULT_SIZE (-4)
+#define GS_DELTA_TRUNCATED_OP (-5)
+#define GS_DELTA_RESERVED_OP (-6)
+#define GS_DELTA_COPY_OUTSIDE_BASE (-7)
+#define GS_DELTA_OVERFLOW (-8)
+#define GS_DELTA_SHORT (-9)
+
+int gs_delta_header(const uint8_t *delta, size_t len, uint64_t *base_size,
+                    uint64_t *result_size, size_t *header_len);
+/* out has exactly out_len bytes, the result size the header declares. */
+int gs_delta_apply(const uint8_t *base, size_t base_len, const uint8_t *delta,
+                   size_t delta_len, uint8_t *out, size_t out_len);
+const char *gs_delta_strerror(int code);
+
+/* ---- pack scanner (gitformat-pack, "pack-*.pack files") ---- */
+typedef struct {
+    uint64_t offset;
+    uint64_t size;
+    uint64_t length;
+    int64_t base_offset;   /* -1 unless ofs-delta */
+    uint32_t header_len;
+    uint32_t crc32;
+    int kind;
+    int has_oid;
+    int has_base_oid;
+    uint8_t oid[20];
+    uint8_t base_oid[20];
+} gs_entry;
+
+typedef struct gs_scanner gs_scanner;
+
+/* max_object_size: UINT64_MAX for no limit. NULL if out of memory. */
+gs_scanner *gs_scanner_new(uint64_t max_object_size);
+void gs_scanner_free(gs_scanner *s);
+/* Consumes data until it is used up or `cap` entries completed; *consumed says how much.
+ * Returns 0, or -1 on a bad pack (message from gs_scanner_error; the scanner is dead). */
+int gs_scanner_feed(gs_scanner *s, const uint8_t *data, size_t len, size_t *consumed,
+                    gs_entry *out, size_t cap, size_t *nout);
+/* 0 and the trailer in out, or -1 (truncated, extra data, checksum mismatch). */
+int gs_scanner_finish(gs_scanner *s, uint8_t out[20]);
+const char *gs_scanner_error(const gs_scanner *s);
+int64_t gs_scanner_object_count(const gs_scanner *s);  /* -1 until the header is read */
+
+#endif
