@@ -53,23 +53,30 @@ const char *gs_scanner_error(const gs_scanner *s);
 int64_t gs_scanner_object_count(const gs_scanner *s);
 """
 
-ffibuilder = FFI()
-ffibuilder.cdef(CDEF)
-ffibuilder.set_source(
-    "native._native",
-    '#include "native.h"',
-    # absolute: cffi's compile() runs the compiler from its temporary directory
-    sources=sorted(glob.glob(os.path.join(_ROOT, "native", "src", "*.c"))),
-    include_dirs=[os.path.join(_ROOT, "native", "src")],
-    libraries=["z"],
-    extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra"],
-)
+def make_builder(absolute_paths: bool = False) -> FFI:
+    """The cffi builder; setuptools wants source paths relative to the project root, while
+    cffi's own compile() runs the compiler from a temporary directory and needs absolute ones."""
+    builder = FFI()
+    builder.cdef(CDEF)
+    sources = sorted(glob.glob(os.path.join(_ROOT, "native", "src", "*.c")))
+    builder.set_source(
+        "native._native",
+        '#include "native.h"',
+        sources=sources if absolute_paths else [os.path.relpath(p, _ROOT) for p in sources],
+        include_dirs=[os.path.join(_ROOT, "native", "src")],
+        libraries=["z"],
+        extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra"],
+    )
+    return builder
+
+
+ffibuilder = make_builder()
 
 
 def build_in_place() -> str:
     """Compile into build/cffi and copy the module next to this file; returns its path."""
     os.chdir(_ROOT)
-    built = ffibuilder.compile(tmpdir=os.path.join("build", "cffi"), verbose=False)
+    built = make_builder(absolute_paths=True).compile(tmpdir=os.path.join("build", "cffi"), verbose=False)
     dest = os.path.join(_ROOT, "native", os.path.basename(built))
     shutil.copy2(built, dest)
     return dest
