@@ -205,6 +205,9 @@ class StoredEntry:
     crc32: int
     base: Oid | None
     depth: int
+    # Which store holds the entry: () this one; (i,) its i-th alternate (a fork parent);
+    # (i, j) that alternate's j-th alternate, and so on. read_entry_bytes follows it.
+    source: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,70 @@
+"""The closure check of one ingest: every object a new object names must be stored.
+
+Rules:
+- New commits, trees and tags are parsed (storage.objlinks) as resolution produces them;
+  their links go to the ``links`` TEMP table in batches, never into a Python set.
+- After resolution one anti-join against ``objects`` finds links to absent objects and
+  one join finds links to objects of the wrong type. Only the few links absent from this
+  store are looked up in the alternates.
+- Gitlinks (mode 160000) are not links: they name commits of other repositories.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from storage.errors import MissingObject, ObjectCorrupt
+from storage.model import ObjType, Oid
+from storage.objlinks import links
+
+LINKS_DDL = ("CREATE TEMP TABLE links(src BLOB NOT NULL, oid BLOB NOT NULL, type INTEGER NOT NULL)",)
+
+# Type of an object found only in an alternate store, or None.
+AlternateType = Callable[[Oid], ObjType | None]
+
+_BATCH = 5000
+
+
+class ClosureCheck:
+    def __init__(self, conn: sqlite3.Connection, alternate_type: AlternateType) -> None:
+        self._conn = conn
+        self._alternate_type = alternate_type
+        self._pending: list[tuple[Oid, Oid, int]] = []
+
+    def add(self, oid: Oid, obj_type: int, data: bytes) -> None:
+        """Validate a new object and record what it names. Raises ObjectCorrupt."""
+        self._pending.extend((oid, target, t) for target, t in links(obj_type, data, oid))
+        if len(self._pending) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._conn.executemany("INSERT INTO links(src, oid, type) VALUES (?, ?, ?)", self._pending)
+            self._pending.clear()
+
+    def check(self) -> None:
+        """Raise MissingObject or ObjectCorrupt unless every recorded link is satisfied."""
+        self._flush()
+        conn = self._conn
+        wrong = conn.execute(
+            "SELECT l.src, l.oid, l.type, o.type FROM links l JOIN objects o ON o.oid = l.oid"
+            " WHERE o.type != l.type LIMIT 1"
+        ).fetchone()
+        if wrong is not None:
+            src, oid, want, got = wrong
+            raise ObjectCorrupt(
+                f"object {bytes(src).hex()} names {bytes(oid).hex()} as a {ObjType(want).name.lower()},"
+                f" but it is a {ObjType(got).name.lower()}",
+                bytes(src),
+            )
+        cur = conn.execute(
+            "SELECT l.src, l.oid, l.type FROM links l LEFT JOIN objects o ON o.oid = l.oid WHERE o.oid IS NULL"
+        )
+        for src, oid, want in cur:
+            oid = bytes(oid)
+            got = self._alternate_type(oid)
+            if got is None:
+                raise MissingObject(oid, f"(named by {bytes(src).hex()})")
+            if got != want:
+                raise ObjectCorrupt(f"object {bytes(src).hex()} names {oid.hex()} with the wrong type", bytes(src))
