@@ -1,0 +1,199 @@
+"""The thin ASGI (trio) bridge between HTTP and the synchronous protocol drivers.
+
+Rules:
+- The caller (gitserver) has already routed and authenticated; it passes ``action``
+  ("info/refs", "git-upload-pack" or "git-receive-pack"), the ``service`` query value
+  for info/refs, ``open_repo(write)`` (an async context manager yielding a
+  ``GitRepository``; ``write`` is True only for a receive-pack POST), the push context
+  and a ``CapacityLimiter`` for worker threads.
+- The driver runs in ``trio.to_thread.run_sync``. It pulls body chunks with
+  ``trio.from_thread.run(receive)`` only when it needs more bytes (never the whole
+  body ahead), inflating ``Content-Encoding: gzip`` incrementally and boundedly, and
+  pushes response pieces with ``trio.from_thread.run(send)`` and ``more_body=True``.
+- The response starts (200, git content type, no-cache headers) on the driver's first
+  write; an unexpected error before that is a 500, after it the body is just ended.
+- Wrong method: 405; wrong content type or encoding: 415; unknown service: 403.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import zlib
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import trio
+
+from smart_http.backend import GitRepository, ReadFn, WriteFn
+from smart_http.discovery import SERVICES, advertise_refs, protocol_version
+from smart_http.errors import ProtocolError, RemoteProtocolError
+from smart_http.receive_pack import serve_receive_pack
+from smart_http.upload_pack import serve_upload_pack
+from storage.model import PushContext
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+OpenRepo = Callable[[bool], AbstractAsyncContextManager[GitRepository]]
+
+NO_CACHE = [
+    (b"cache-control", b"no-cache, max-age=0, must-revalidate"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"Fri, 01 Jan 1980 00:00:00 GMT"),
+]
+
+
+class ClientDisconnected(RemoteProtocolError):
+    """The client went away while we were reading its request."""
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = text.encode() + b"\n"
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or []) + NO_CACHE})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class _BodyBridge:
+    """The driver's ReadFn and WriteFn, called from the worker thread."""
+
+    def __init__(self, receive: Receive, send: Send, content_type: str, gzip: bool) -> None:
+        self._receive = receive
+        self._send = send
+        self._content_type = content_type.encode()
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+        self._pending = b""
+        self._eof = False
+        self.started = False
+
+    def read(self, n: int) -> bytes:
+        n = max(1, n)
+        while True:
+            if self._pending:
+                data, self._pending = self._pending[:n], self._pending[n:]
+                return data
+            if self._inflate is not None and self._inflate.unconsumed_tail:
+                self._pending = self._inflate.decompress(self._inflate.unconsumed_tail, n)
+                continue
+            if self._eof:
+                if self._inflate is not None and not self._inflate.eof:
+                    raise RemoteProtocolError("request body: truncated gzip stream")
+                return b""
+            message = trio.from_thread.run(self._receive)
+            if message["type"] == "http.disconnect":
+                self._eof = True
+                raise ClientDisconnected("client disconnected")
+            raw = bytes(message.get("body", b""))
+            self._eof = not message.get("more_body", False)
+            if self._inflate is None:
+                self._pending = raw
+            elif not self._inflate.eof:
+                try:
+                    self._pending = self._inflate.decompress(raw, n)
+                except zlib.error as exc:
+                    raise RemoteProtocolError(f"request body: bad gzip data ({exc})") from None
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self._start()
+        trio.from_thread.run(self._send, {"type": "http.response.body", "body": data, "more_body": True})
+
+    def _start(self) -> None:
+        if not self.started:
+            self.started = True
+            headers = [(b"content-type", self._content_type), *NO_CACHE]
+            trio.from_thread.run(self._send, {"type": "http.response.start", "status": 200, "headers": headers})
+
+
+async def serve_git(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    action: str,
+    service: str | None,
+    open_repo: OpenRepo,
+    push_context: PushContext | None,
+    limiter: trio.CapacityLimiter | None,
+) -> None:
+    """Serve one smart-HTTP request (see the module rules)."""
+    method = scope.get("method", "GET")
+    if action == "info/refs":
+        if method not in ("GET", "HEAD"):
+            await _plain(send, 405, "method not allowed", [(b"allow", b"GET, HEAD")])
+            return
+        if service not in SERVICES:
+            await _plain(send, 403, "dumb HTTP is not served: use a smart git client (git >= 1.6.6)")
+            return
+        version = protocol_version(_header(scope, b"git-protocol"))
+        async with open_repo(False) as repo:
+            body = await trio.to_thread.run_sync(advertise_refs, repo, service, version, limiter=limiter)
+        headers = [
+            (b"content-type", f"application/x-{service}-advertisement".encode()),
+            (b"content-length", b"%d" % len(body)),
+            *NO_CACHE,
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body, "more_body": False})
+        return
+    if action not in SERVICES:
+        await _plain(send, 404, "not found")
+        return
+    if method != "POST":
+        await _plain(send, 405, "method not allowed", [(b"allow", b"POST")])
+        return
+    content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    if content_type != f"application/x-{action}-request":
+        await _plain(send, 415, f"expected Content-Type application/x-{action}-request")
+        return
+    encoding = (_header(scope, b"content-encoding") or "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip"):
+        await _plain(send, 415, f"unsupported Content-Encoding {encoding}")
+        return
+    bridge = _BodyBridge(receive, send, f"application/x-{action}-result", encoding != "identity")
+    if action == "git-upload-pack":
+        version = protocol_version(_header(scope, b"git-protocol"))
+        run: Callable[[GitRepository], object] = functools.partial(
+            _run_upload, read=bridge.read, write=bridge.write, version=version
+        )
+    else:
+        run = functools.partial(_run_receive, read=bridge.read, write=bridge.write, context=push_context)
+    try:
+        async with open_repo(action == "git-receive-pack") as repo:
+            await trio.to_thread.run_sync(run, repo, limiter=limiter)
+    except ProtocolError as exc:
+        if not bridge.started:
+            await _plain(send, exc.http_status, exc.git_message)
+            return
+        log.info("smart_http %s: %s", action, exc)
+    except Exception:
+        log.exception("smart_http %s failed", action)
+        if not bridge.started:
+            await _plain(send, 500, "internal server error")
+            return
+    if not bridge.started:
+        bridge.started = True
+        headers = [(b"content-type", f"application/x-{action}-result".encode()), *NO_CACHE]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _run_upload(repo: GitRepository, *, read: ReadFn, write: WriteFn, version: int) -> None:
+    serve_upload_pack(repo, read, write, version=version)
+
+
+def _run_receive(repo: GitRepository, *, read: ReadFn, write: WriteFn, context: PushContext | None) -> None:
+    serve_receive_pack(repo, read, write, context)

@@ -1,0 +1,77 @@
+"""Response output for the drivers: coalescing and side-band writers.
+
+Rules:
+- ``CoalescingWriter`` gathers small writes and passes them on in pieces of about
+  ``chunk`` bytes (default 64 KiB), so the ASGI bridge crosses threads rarely; it never
+  holds more than one piece, so a pack is streamed, not buffered.
+- ``SidebandWriter`` frames pack bytes on channel 1, progress on 2 (dropped when the
+  client said no-progress) and errors on 3; without side-band, pack bytes go raw and
+  progress is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from smart_http.sideband import Channel, frame
+
+DEFAULT_CHUNK = 65536
+
+
+class CoalescingWriter:
+    def __init__(self, sink: Callable[[bytes], None], chunk: int = DEFAULT_CHUNK) -> None:
+        self._sink = sink
+        self._chunk = chunk
+        self._parts: list[bytes] = []
+        self._size = 0
+        self.bytes_written = 0
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.bytes_written += len(data)
+        if self._size + len(data) >= self._chunk and not self._parts and len(data) >= self._chunk:
+            self._sink(bytes(data))
+            return
+        self._parts.append(bytes(data))
+        self._size += len(data)
+        if self._size >= self._chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            data = b"".join(self._parts)
+            self._parts.clear()
+            self._size = 0
+            self._sink(data)
+
+
+class SidebandWriter:
+    """Multiplexes the pack stream for a client; ``max_data`` None means no side-band."""
+
+    def __init__(self, out: CoalescingWriter, max_data: int | None, *, progress: bool) -> None:
+        self._out = out
+        self._max = max_data
+        self._progress = progress and max_data is not None
+
+    def data(self, data: bytes) -> None:
+        if self._max is None:
+            self._out.write(data)
+        else:
+            for packet in frame(Channel.DATA, data, self._max):
+                self._out.write(packet)
+
+    def progress(self, message: str) -> None:
+        if self._progress and message:
+            assert self._max is not None
+            for packet in frame(Channel.PROGRESS, message.encode("utf-8", "replace"), self._max):
+                self._out.write(packet)
+
+    def error(self, message: str) -> bool:
+        """Send a fatal error on channel 3; False when there is no side-band to carry it."""
+        if self._max is None:
+            return False
+        text = message if message.endswith("\n") else message + "\n"
+        for packet in frame(Channel.ERROR, text.encode("utf-8", "replace"), self._max):
+            self._out.write(packet)
+        return True
