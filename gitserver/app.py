@@ -1,0 +1,171 @@
+"""The ASGI application: routing, auth on the Git remote, errors and the access log.
+
+Rules:
+- Routes: ``GET /healthz``; ``/api/v1/...`` (``gitserver.api``);
+  ``/git/{ns}/{repo}[.git]/(info/refs|git-upload-pack|git-receive-pack)`` handed to
+  ``smart_http.asgi.serve_git`` after auth. Anything else is 404 in the SPEC error shape.
+- Git auth: ``git-receive-pack`` (and ``info/refs?service=git-receive-pack``) needs
+  ``write``; everything else on the remote needs ``read``. The repo's actor provides
+  ``open_repo``; the token id goes into the ``PushContext`` so the reflog says who pushed.
+- After a receive-pack the catalog learns the newest reflog time and size figures (so
+  listings show ``last_push_at`` without waking every actor).
+- One JSON line per request on the ``gitserver.access`` logger: method, path, status,
+  duration_ms, repo, bytes_in, bytes_out, token_id. Errors raised before the response
+  starts become SPEC error responses; later ones can only be logged.
+- The lifespan protocol is acknowledged but owns nothing: the CLI opens ``Services`` and
+  runs the actor host in the same nursery as hypercorn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from gitserver import repo_files
+from gitserver.api import PREFIX, Api
+from gitserver.auth import authenticate, require_repo
+from gitserver.errors import ApiError, not_found
+from gitserver.services import Services
+from gitserver.web import Message, Receive, Request, Response, Scope, Send, error_response, json_response
+from smart_http.asgi import serve_git
+from storage.errors import MemoryLimitExceeded
+from storage.model import PushContext
+
+log = logging.getLogger("gitserver")
+access_log = logging.getLogger("gitserver.access")
+
+_GIT_PATH = re.compile(r"^/git/([^/]+)/([^/]+?)(?:\.git)?/(info/refs|git-upload-pack|git-receive-pack)$")
+_GIT_METHOD = {"info/refs": "GET", "git-upload-pack": "POST", "git-receive-pack": "POST"}
+
+
+class App:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.api = Api(services).router()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets: not served
+            return
+        await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.monotonic()
+        seen: dict[str, Any] = {"status": None, "bytes_in": 0, "bytes_out": 0}
+
+        async def counting_receive() -> Message:
+            message = await receive()
+            seen["bytes_in"] += len(message.get("body", b""))
+            return message
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                seen["bytes_out"] += len(message.get("body", b""))
+            await send(message)
+
+        request = Request(scope, counting_receive)
+        try:
+            await self._dispatch(request, counting_send)
+        except Exception as exc:
+            error = _as_api_error(exc)
+            if seen["status"] is None:
+                await error_response(error).send(counting_send)
+            else:
+                log.error("request failed after the response started: %r", exc)
+            if error.status >= 500:
+                log.exception("internal error on %s %s", request.method, request.path)
+        finally:
+            if self.s.settings.access_log:
+                access_log.info(
+                    json.dumps(
+                        {
+                            "method": request.method,
+                            "path": request.path,
+                            "status": seen["status"],
+                            "duration_ms": round((time.monotonic() - started) * 1000, 2),
+                            "repo": request.state.get("repo"),
+                            "bytes_in": seen["bytes_in"],
+                            "bytes_out": seen["bytes_out"],
+                            "token_id": request.state.get("token_id"),
+                        }
+                    )
+                )
+
+    async def _dispatch(self, request: Request, send: Send) -> None:
+        path = request.path
+        if path == "/healthz":
+            if request.method not in ("GET", "HEAD"):
+                raise ApiError("INVALID_INPUT", "use GET", status=405, headers=((b"allow", b"GET"),))
+            await json_response(200, {"status": "ok"}).send(send)
+            return
+        if path == PREFIX or path.startswith(PREFIX + "/"):
+            handler, params = self.api.resolve(request.method, path[len(PREFIX) :] or "/")
+            request.params = params
+            response: Response = await handler(request)
+            await response.send(send)
+            return
+        match = _GIT_PATH.match(path)
+        if match:
+            await self._git(request, send, match.group(1), match.group(2), match.group(3))
+            return
+        raise not_found(f"no such endpoint: {path}")
+
+    async def _git(self, request: Request, send: Send, ns: str, name: str, action: str) -> None:
+        what = f"{ns}/{name}"
+        request.state["repo"] = what
+        if request.method != _GIT_METHOD[action]:
+            allow = _GIT_METHOD[action]
+            raise ApiError("INVALID_INPUT", f"use {allow}", status=405, headers=((b"allow", allow.encode()),))
+        service = request.query.get("service") if action == "info/refs" else None
+        writes = action == "git-receive-pack" or service == "git-receive-pack"
+        token = await authenticate(request.headers.get("authorization"), self.s.tokens, self.s.limiter)
+        request.state["token_id"] = token.id if token else None
+        record = await self.s.thread(self.s.catalog.get, ns, name)
+        record = require_repo(token, "write" if writes else "read", record, what)
+        actor = self.s.host.actor(record.id, record.path)
+
+        def open_repo(write: bool) -> Any:
+            return actor.writing() if write else actor.reading()
+
+        await serve_git(
+            request.scope,
+            request.receive,
+            send,
+            action=action,
+            service=service,
+            open_repo=open_repo,
+            push_context=PushContext(token_id=token.id if token else None, via="git"),
+            limiter=self.s.limiter,
+        )
+        if action == "git-receive-pack":
+            try:
+                at_us = await actor.run_read(repo_files.last_ref_update_us)
+                size, count = await actor.run_read(repo_files.size_figures)
+                await self.s.thread(self.s.catalog.note_push, record.id, at_us, size, count)
+            except Exception:  # bookkeeping only: the push itself is done and answered
+                log.exception("could not record push time of %s", what)
+
+
+def _as_api_error(exc: Exception) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, MemoryLimitExceeded):
+        return ApiError("MEMORY_LIMIT", str(exc))
+    return ApiError("INTERNAL_ERROR", "internal server error")
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
