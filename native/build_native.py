@@ -53,6 +53,7 @@ const char *gs_scanner_error(const gs_scanner *s);
 int64_t gs_scanner_object_count(const gs_scanner *s);
 """
 
+
 def make_builder(absolute_paths: bool = False) -> FFI:
     """The cffi builder; setuptools wants source paths relative to the project root, while
     cffi's own compile() runs the compiler from a temporary directory and needs absolute ones."""

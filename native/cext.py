@@ -135,7 +135,9 @@ class PackScanner:
         off = 0
         ents = self._ents
         while True:
-            rc = lib.gs_scanner_feed(self._s, src + off, n - off, self._consumed, ents, _ENTRY_BATCH, self._nout)
+            rc = lib.gs_scanner_feed(
+                self._s, src + off, n - off, self._consumed, ents, _ENTRY_BATCH, self._nout
+            )
             if rc != 0:
                 raise self._error()
             for k in range(self._nout[0]):
