@@ -1,0 +1,255 @@
+"""The file backend of the blob store contract (``storage.blobstore.BlobStore``).
+
+Layout under the root directory:
+- Key ``a/b/c`` is the file ``a.d/b.d/c.b``: directory segments get the suffix ``.d`` and the
+  last segment ``.b``, so a key and a longer key under it (``a`` and ``a/b``) never fight
+  over one name. Names ending in anything else (temp files) are ignored by ``list``.
+- Each object file starts with a 40-byte header, ``MAGIC`` + the SHA-256 of the content;
+  the ETag is that digest in hex, quoted. Header and content live in one file, so a rename
+  swaps both at once.
+- ``.locks/NN``: 256 lock files (keys hash onto them), taken with ``flock``.
+
+How a put works: stream the data into a temp file next to the target (hashing as it goes),
+write the header, fsync; then, holding the key's lock, check the condition against the
+current file, ``rename`` over the target and fsync the directory. Every put and delete takes
+the lock for its check-and-swap, so a condition checked is still true at the rename, also
+against other processes on this machine (flock; not meant for NFS). Readers take no lock:
+a file they opened keeps its bytes whatever renames follow. Deletes prune empty directories;
+a put re-creates its directory if a delete removed it under its feet.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from storage.blobstore import (
+    BlobData,
+    BlobStoreError,
+    NotFound,
+    PreconditionFailed,
+    check_key,
+    check_prefix,
+    iter_chunks,
+)
+
+MAGIC = b"GSBLOB1\n"
+HEADER_SIZE = len(MAGIC) + 32
+CHUNK = 1 << 20
+_FILE_SUFFIX = ".b"
+_DIR_SUFFIX = ".d"
+_LOCK_STRIPES = 256
+
+
+def _etag(digest: bytes) -> str:
+    return f'"{digest.hex()}"'
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileBlobStore:
+    """``BlobStore`` in a local directory (created if missing)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).absolute()
+        self._locks_dir = self.root / ".locks"
+        # flock is per open file description: threads of this process need their own guard
+        self._thread_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        try:
+            self._locks_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BlobStoreError(f"cannot create blob store at {self.root}: {exc}") from exc
+
+    @classmethod
+    def from_url(cls, url: str) -> FileBlobStore:
+        """``file:///abs/path`` or ``file://relative/path``."""
+        scheme, _, rest = url.partition("://")
+        if scheme != "file" or not rest:
+            raise ValueError(f"not a file:// blob store URL: {url!r}")
+        return cls(rest)
+
+    # -- layout
+
+    def _path(self, key: str) -> Path:
+        *dirs, name = check_key(key).split("/")
+        return self.root.joinpath(*(d + _DIR_SUFFIX for d in dirs), name + _FILE_SUFFIX)
+
+    @contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        stripe = hashlib.sha256(key.encode()).digest()[0]
+        with self._thread_locks[stripe]:
+            fd = os.open(self._locks_dir / f"{stripe:02x}", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the flock
+
+    def _read_header(self, f: BinaryIO, key: str) -> bytes:
+        header = f.read(HEADER_SIZE)
+        if len(header) != HEADER_SIZE or not header.startswith(MAGIC):
+            raise BlobStoreError(f"blob {key!r} is corrupt (bad header)")
+        return header[len(MAGIC) :]
+
+    def _current_etag(self, path: Path, key: str) -> str | None:
+        try:
+            with open(path, "rb") as f:
+                return _etag(self._read_header(f, key))
+        except FileNotFoundError:
+            return None
+
+    # -- contract
+
+    def put(
+        self, key: str, data: BlobData, *, if_match: str | None = None, if_none_match: bool = False
+    ) -> str:
+        if if_match is not None and if_none_match:
+            raise ValueError("if_match and if_none_match are exclusive")
+        path = self._path(key)
+        if if_none_match and path.exists():
+            raise PreconditionFailed(key)  # fail fast; re-checked under the lock
+        tmp = None
+        try:
+            tmp, f = self._create_temp(path)
+            with f:
+                f.write(b"\0" * HEADER_SIZE)
+                sha = hashlib.sha256()
+                for chunk in iter_chunks(data, CHUNK):
+                    sha.update(chunk)
+                    f.write(chunk)
+                digest = sha.digest()
+                f.seek(0)
+                f.write(MAGIC + digest)
+                f.flush()
+                os.fsync(f.fileno())
+            with self._locked(key):
+                current = self._current_etag(path, key)
+                if (if_none_match and current is not None) or (if_match is not None and current != if_match):
+                    raise PreconditionFailed(key)
+                os.rename(tmp, path)
+                tmp = None
+            _fsync_dir(path.parent)
+            return _etag(digest)
+        except OSError as exc:
+            raise BlobStoreError(f"cannot write blob {key!r}: {exc}") from exc
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+
+    def _create_temp(self, path: Path) -> tuple[Path, BinaryIO]:
+        """Create a temp file beside ``path``, making its directory; retried because a
+        concurrent delete may prune the directory between the mkdir and the create."""
+        for _ in range(10):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.parent / f".{path.name}.{os.urandom(8).hex()}.tmp"
+            try:
+                return tmp, open(tmp, "xb")
+            except FileNotFoundError:
+                continue
+        raise BlobStoreError(f"cannot create a temp file in {path.parent}")
+
+    def _open(self, key: str) -> BinaryIO:
+        try:
+            f = open(self._path(key), "rb")
+        except FileNotFoundError:
+            raise NotFound(key) from None
+        except OSError as exc:
+            raise BlobStoreError(f"cannot read blob {key!r}: {exc}") from exc
+        try:
+            self._read_header(f, key)
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    def get(self, key: str) -> Iterator[bytes]:
+        return self._stream(self._open(key))
+
+    @staticmethod
+    def _stream(f: BinaryIO) -> Iterator[bytes]:
+        with f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        if not 0 <= start <= end:
+            raise ValueError(f"bad range [{start}, {end})")
+        with self._open(key) as f:
+            f.seek(HEADER_SIZE + start)
+            return f.read(end - start)
+
+    def head(self, key: str) -> tuple[int, str] | None:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                digest = self._read_header(f, key)
+                size = os.fstat(f.fileno()).st_size - HEADER_SIZE
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise BlobStoreError(f"cannot stat blob {key!r}: {exc}") from exc
+        return size, _etag(digest)
+
+    def list(self, prefix: str = "") -> Iterator[tuple[str, int, str]]:
+        check_prefix(prefix)
+        *dirs, _ = prefix.split("/")
+        start = self.root.joinpath(*(d + _DIR_SUFFIX for d in dirs))
+        keys = sorted(k for k in self._walk(start, "/".join(dirs)) if k.startswith(prefix))
+        for key in keys:
+            found = self.head(key)
+            if found is not None:  # deleted since the walk
+                yield key, found[0], found[1]
+
+    def _walk(self, directory: Path, key_dir: str) -> Iterator[str]:
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise BlobStoreError(f"cannot list {directory}: {exc}") from exc
+        base = key_dir + "/" if key_dir else ""
+        for entry in entries:
+            name = entry.name  # temp files end in .tmp and the lock dir is .locks: both skipped
+            if name.endswith(_FILE_SUFFIX) and entry.is_file(follow_symlinks=False):
+                yield base + name[: -len(_FILE_SUFFIX)]
+            elif name.endswith(_DIR_SUFFIX) and entry.is_dir(follow_symlinks=False):
+                yield from self._walk(Path(entry.path), base + name[: -len(_DIR_SUFFIX)])
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            with self._locked(key):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    return
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            raise BlobStoreError(f"cannot delete blob {key!r}: {exc}") from exc
+        self._prune(path.parent)
+
+    def _prune(self, directory: Path) -> None:
+        while directory != self.root and self.root in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                    return
+                raise BlobStoreError(f"cannot prune {directory}: {exc}") from exc
+            directory = directory.parent
+
+    def close(self) -> None:
+        pass
