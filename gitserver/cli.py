@@ -101,7 +101,7 @@ def _split_repo(text: str) -> tuple[str, str]:
     ns, sep, name = text.partition("/")
     if not sep or not ns or not name:
         raise UserError(f"expected NAMESPACE/NAME, got {text!r}")
-    return ns, name.removesuffix(".git")
+    return ns, name
 
 
 def _token_create(settings: Settings, args: argparse.Namespace) -> None:
