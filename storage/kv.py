@@ -13,7 +13,8 @@ Rules:
 - ``compare_and_set`` is atomic against every other writer of the same store, including
   other processes sharing it (the SQLite file, the Redis server).
 
-Backends: ``storage.kv_sqlite`` (``sqlite:///PATH``). ``open_kv`` picks one from a URL;
+Backends: ``storage.kv_sqlite`` (``sqlite:///PATH``), ``storage.kv_redis``
+(``redis://HOST:PORT/DB``). ``open_kv`` picks one from a URL;
 adding a backend is one entry in ``_BACKENDS``.
 """
 
@@ -68,9 +69,16 @@ def _open_sqlite(rest: str) -> KV:
     return SqliteKV(rest)
 
 
+def _open_redis(rest: str) -> KV:
+    from storage.kv_redis import RedisKV
+
+    return RedisKV.from_url("redis://" + rest)
+
+
 # scheme -> opener(rest of the URL after "scheme://")
 _BACKENDS: dict[str, Callable[[str], KV]] = {
     "sqlite": _open_sqlite,
+    "redis": _open_redis,
 }
 
 

@@ -1,12 +1,14 @@
 """The KV contract (storage.kv.KV), run against every backend.
 
-Adding a backend = one entry in BACKENDS: a factory taking a temp dir and returning a
-``Backend`` (the store plus a way to move its clock forward for TTL tests).
+Adding a backend = one entry in BACKENDS: a factory taking the pytest request (to reach
+service fixtures such as ``redis_url``) and a temp dir, and returning a ``Backend`` (the
+store plus a way to move its clock forward for TTL tests).
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from storage.kv import KV, open_kv
+from storage.kv_redis import RedisKV
 from storage.kv_sqlite import SqliteKV
 
 
@@ -34,19 +37,29 @@ class FakeClock:
         self.now += seconds
 
 
-def _sqlite(tmp: Path) -> Backend:
+def _sqlite(request: pytest.FixtureRequest, tmp: Path) -> Backend:
     clock = FakeClock()
     return Backend(SqliteKV(tmp / "kv.sqlite", clock=clock), clock.advance)
 
 
-BACKENDS: dict[str, Callable[[Path], Backend]] = {
+def _redis(request: pytest.FixtureRequest, tmp: Path) -> Backend:
+    # the real server of the session; a fresh namespace per test keeps tests apart, and an
+    # offset on the server's clock stands in for waiting
+    skew = FakeClock()
+    skew.now = 0.0
+    kv = RedisKV(request.getfixturevalue("redis_url"), namespace=f"t{uuid.uuid4().hex}:", clock_offset=skew)
+    return Backend(kv, skew.advance)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
     "sqlite": _sqlite,
+    "redis": _redis,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    b = BACKENDS[request.param](tmp_path)
+    b = BACKENDS[request.param](request, tmp_path)
     yield b
     b.kv.close()
 
