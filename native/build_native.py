@@ -2,7 +2,8 @@
 
 Rules: used by setup.py (``cffi_modules``) so ``pip install -e .`` builds the extension in
 place; ``python native/build_native.py`` does the same by hand. The cdef below is the
-only C surface Python sees; keep it in step with native/src/native.h.
+only C surface Python sees; keep it in step with native/src/native.h (input buffers are ``const char *`` here and
+``const void *`` in C, so Python bytes pass straight through).
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CDEF = """
 typedef struct { ...; } gs_sha1_ctx;
 void gs_sha1_init(gs_sha1_ctx *ctx);
-void gs_sha1_update(gs_sha1_ctx *ctx, const uint8_t *data, size_t len);
+void gs_sha1_update(gs_sha1_ctx *ctx, const char *data, size_t len);
 void gs_sha1_digest(const gs_sha1_ctx *ctx, uint8_t out[20]);
-void gs_sha1(const uint8_t *data, size_t len, uint8_t out[20]);
-int gs_object_id(int type, const uint8_t *data, size_t len, uint8_t out[20]);
+void gs_sha1(const char *data, size_t len, uint8_t out[20]);
+int gs_object_id(int type, const char *data, size_t len, uint8_t out[20]);
 
-int gs_delta_header(const uint8_t *delta, size_t len, uint64_t *base_size,
+int gs_delta_header(const char *delta, size_t len, uint64_t *base_size,
                     uint64_t *result_size, size_t *header_len);
-int gs_delta_apply(const uint8_t *base, size_t base_len, const uint8_t *delta,
+int gs_delta_apply(const char *base, size_t base_len, const char *delta,
                    size_t delta_len, uint8_t *out, size_t out_len);
 const char *gs_delta_strerror(int code);
 
@@ -46,7 +47,7 @@ typedef struct {
 typedef struct gs_scanner gs_scanner;
 gs_scanner *gs_scanner_new(uint64_t max_object_size);
 void gs_scanner_free(gs_scanner *s);
-int gs_scanner_feed(gs_scanner *s, const uint8_t *data, size_t len, size_t *consumed,
+int gs_scanner_feed(gs_scanner *s, const char *data, size_t len, size_t *consumed,
                     gs_entry *out, size_t cap, size_t *nout);
 int gs_scanner_finish(gs_scanner *s, uint8_t out[20]);
 const char *gs_scanner_error(const gs_scanner *s);

@@ -32,7 +32,10 @@ _alloc_raw = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 def _buf(data: Any) -> Any:
-    return ffi.from_buffer("uint8_t[]", data)
+    """bytes pass to a ``const char *`` parameter as they are; other buffers get wrapped."""
+    if type(data) is bytes:
+        return data
+    return ffi.from_buffer("char[]", data)
 
 
 def object_id(type_num: int, data: bytes) -> bytes:
@@ -129,7 +132,7 @@ class PackScanner:
 
     def feed(self, data: bytes) -> list[ScannedEntry]:
         """Consume the next piece of the pack; returns the entries it completed."""
-        src = _buf(data)
+        src = ffi.from_buffer("char[]", data)  # a pointer we can offset
         n = len(src)
         out: list[ScannedEntry] = []
         off = 0

@@ -33,7 +33,7 @@ static int read_varint(const uint8_t *d, size_t n, size_t *pos, uint64_t *value)
     return GS_DELTA_OK;
 }
 
-int gs_delta_header(const uint8_t *delta, size_t len, uint64_t *base_size,
+int gs_delta_header(const void *delta, size_t len, uint64_t *base_size,
                     uint64_t *result_size, size_t *header_len) {
     size_t pos = 0;
     int rc = read_varint(delta, len, &pos, base_size);
@@ -46,8 +46,9 @@ int gs_delta_header(const uint8_t *delta, size_t len, uint64_t *base_size,
     return GS_DELTA_OK;
 }
 
-int gs_delta_apply(const uint8_t *base, size_t base_len, const uint8_t *delta,
+int gs_delta_apply(const void *base_in, size_t base_len, const void *delta_in,
                    size_t delta_len, uint8_t *out, size_t out_len) {
+    const uint8_t *base = base_in, *delta = delta_in;
     uint64_t bsize, rsize;
     size_t pos, o = 0;
     int rc = gs_delta_header(delta, delta_len, &bsize, &rsize, &pos);

@@ -1,7 +1,9 @@
 /* native.h: the C side of native/ (SHA-1, object ids, git delta apply, pack scanner).
  *
  * Rules: every function is safe on hostile input (bounds-checked, no UB); errors are
- * negative return codes, never aborts. Nothing here touches Python: the cffi wrapper in
+ * negative return codes, never aborts. Input buffers are `const void *` so the cffi
+ * layer can declare them `const char *` and pass Python bytes without a copy or wrapper.
+ * Nothing here touches Python: the cffi wrapper in
  * native/cext.py calls these with the GIL released. Objects are not thread-safe: one
  * thread at a time per gs_sha1_ctx / gs_scanner.
  */
@@ -20,12 +22,12 @@ typedef struct {
 } gs_sha1_ctx;
 
 void gs_sha1_init(gs_sha1_ctx *ctx);
-void gs_sha1_update(gs_sha1_ctx *ctx, const uint8_t *data, size_t len);
+void gs_sha1_update(gs_sha1_ctx *ctx, const void *data, size_t len);
 /* Digest of everything so far; ctx is left unchanged (more updates may follow). */
 void gs_sha1_digest(const gs_sha1_ctx *ctx, uint8_t out[20]);
-void gs_sha1(const uint8_t *data, size_t len, uint8_t out[20]);
+void gs_sha1(const void *data, size_t len, uint8_t out[20]);
 /* SHA-1 of "<typename> <len>\0" + data; returns -1 for an unknown type number. */
-int gs_object_id(int type, const uint8_t *data, size_t len, uint8_t out[20]);
+int gs_object_id(int type, const void *data, size_t len, uint8_t out[20]);
 /* Writes "<typename> <len>\0" into hdr (32 bytes); its length, or -1 for a bad type. */
 int gs_object_header(int type, uint64_t len, uint8_t *hdr);
 
@@ -41,10 +43,10 @@ int gs_object_header(int type, uint64_t len, uint8_t *hdr);
 #define GS_DELTA_OVERFLOW (-8)
 #define GS_DELTA_SHORT (-9)
 
-int gs_delta_header(const uint8_t *delta, size_t len, uint64_t *base_size,
+int gs_delta_header(const void *delta, size_t len, uint64_t *base_size,
                     uint64_t *result_size, size_t *header_len);
 /* out has exactly out_len bytes, the result size the header declares. */
-int gs_delta_apply(const uint8_t *base, size_t base_len, const uint8_t *delta,
+int gs_delta_apply(const void *base, size_t base_len, const void *delta,
                    size_t delta_len, uint8_t *out, size_t out_len);
 const char *gs_delta_strerror(int code);
 
@@ -70,7 +72,7 @@ gs_scanner *gs_scanner_new(uint64_t max_object_size);
 void gs_scanner_free(gs_scanner *s);
 /* Consumes data until it is used up or `cap` entries completed; *consumed says how much.
  * Returns 0, or -1 on a bad pack (message from gs_scanner_error; the scanner is dead). */
-int gs_scanner_feed(gs_scanner *s, const uint8_t *data, size_t len, size_t *consumed,
+int gs_scanner_feed(gs_scanner *s, const void *data, size_t len, size_t *consumed,
                     gs_entry *out, size_t cap, size_t *nout);
 /* 0 and the trailer in out, or -1 (truncated, extra data, checksum mismatch). */
 int gs_scanner_finish(gs_scanner *s, uint8_t out[20]);

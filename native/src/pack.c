@@ -281,8 +281,9 @@ static long feed_data(gs_scanner *s, const uint8_t *p, size_t n, int *finished) 
     }
 }
 
-int gs_scanner_feed(gs_scanner *s, const uint8_t *data, size_t len, size_t *consumed,
+int gs_scanner_feed(gs_scanner *s, const void *input, size_t len, size_t *consumed,
                     gs_entry *out, size_t cap, size_t *nout) {
+    const uint8_t *data = input;
     size_t i = 0;
     *nout = 0;
     *consumed = 0;

@@ -100,7 +100,8 @@ void gs_sha1_init(gs_sha1_ctx *ctx) {
     ctx->buflen = 0;
 }
 
-void gs_sha1_update(gs_sha1_ctx *ctx, const uint8_t *data, size_t len) {
+void gs_sha1_update(gs_sha1_ctx *ctx, const void *input, size_t len) {
+    const uint8_t *data = input;
     ctx->total += len;
     if (ctx->buflen) {
         size_t take = 64 - ctx->buflen;
@@ -144,7 +145,7 @@ void gs_sha1_digest(const gs_sha1_ctx *ctx, uint8_t out[20]) {
         store_be32(out + 4 * i, h[i]);
 }
 
-void gs_sha1(const uint8_t *data, size_t len, uint8_t out[20]) {
+void gs_sha1(const void *data, size_t len, uint8_t out[20]) {
     gs_sha1_ctx ctx;
     gs_sha1_init(&ctx);
     gs_sha1_update(&ctx, data, len);
@@ -171,7 +172,7 @@ int gs_object_header(int type, uint64_t len, uint8_t *hdr) {
     return n;
 }
 
-int gs_object_id(int type, const uint8_t *data, size_t len, uint8_t out[20]) {
+int gs_object_id(int type, const void *data, size_t len, uint8_t out[20]) {
     uint8_t hdr[32];
     gs_sha1_ctx ctx;
     int n = gs_object_header(type, len, hdr);
