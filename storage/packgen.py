@@ -137,11 +137,12 @@ class _Out:
             self.flush()
 
     def flush(self) -> None:
-        if self.buf:
-            piece = bytes(self.buf)
-            self.buf.clear()
+        buf = self.buf
+        for start in range(0, len(buf), FLUSH_SIZE):
+            piece = bytes(buf[start : start + FLUSH_SIZE])
             self.sha.update(piece)
             self.write(piece)
+        buf.clear()
 
 
 def write_pack(

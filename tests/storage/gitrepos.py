@@ -224,9 +224,11 @@ def load_store(tmp: Path, source: Path) -> Any:
     return store
 
 
-def index_pack(repo: Path, pack: bytes, fix_thin: bool = False) -> set[Oid]:
-    """Feed ``pack`` to ``git index-pack --stdin`` in ``repo``; the object ids it held."""
-    args = ["index-pack", "--stdin", "--strict"]
+def index_pack(repo: Path, pack: bytes, fix_thin: bool = False, strict: bool = True) -> set[Oid]:
+    """Feed ``pack`` to ``git index-pack --stdin`` in ``repo``; the object ids it held.
+
+    ``strict`` also checks connectivity, so it needs a complete (or shallow-marked) repo."""
+    args = ["index-pack", "--stdin"] + (["--strict"] if strict else [])
     if fix_thin:
         args.append("--fix-thin")
     out = run_git(*args, cwd=repo, input=pack).decode().split()
