@@ -115,11 +115,11 @@ def order_entries(source: PackSource, send: Iterable[Oid], send_set: set[Oid]) -
         rest = list(send)
     extra: list[StoredEntry] = []
     for oid in dict.fromkeys(rest):
-        entry = source.stored_entry(oid)
-        if entry is None:
+        located = source.stored_entry(oid)
+        if located is None:
             raise MissingObject(oid, "while writing a pack")
-        extra.append(entry)
-    extra.sort(key=lambda e: (e.pack_id, e.offset))
+        extra.append(located)
+    extra.sort(key=lambda e: (e.source, e.pack_id, e.offset))
     return extra + found if found else extra
 
 
