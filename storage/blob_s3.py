@@ -7,8 +7,8 @@ Rules and how it works:
 - Path-style addressing (``endpoint/bucket/key``), SigV4, botocore's "standard" retry mode
   (exponential backoff with jitter on throttling, 5xx and connection errors).
 - ``put`` streams: data up to one part (``part_size``, 8 MiB) goes in one PutObject; larger
-  data goes in a multipart upload, one part in memory at a time (two while deciding which),
-  aborted on any failure so no parts linger. Every request body carries a Content-MD5 the
+  data goes in a multipart upload, one part (plus one 1 MiB chunk of lookahead) in memory at
+  a time, aborted on any failure so no parts linger. Every request body carries a Content-MD5 the
   server checks.
 - Conditions are the server's: ``IfMatch`` / ``IfNoneMatch='*'`` on PutObject, and on
   CompleteMultipartUpload for multipart uploads (supported by AWS S3 since 2024 and by
@@ -63,27 +63,36 @@ def _code(exc: ClientError) -> tuple[str, int]:
     return str(err.get("Code", "")), int(status or 0)
 
 
-def _md5(data: bytes) -> str:
+def _md5(data: bytes | bytearray) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
 class _Parts:
-    """Cut a chunk stream into parts of exactly ``size`` bytes (the last one shorter)."""
+    """Cut a chunk stream into parts of exactly ``size`` bytes (the last one shorter).
+
+    Holds the part being built plus at most one chunk of lookahead, and hands each part
+    over without copying it."""
 
     def __init__(self, data: BlobData, size: int) -> None:
         self._chunks = iter_chunks(data, CHUNK)
         self._size = size
-        self._buf = bytearray()
+        self._rest: bytes | None = None  # the lookahead chunk, or what is left of it
 
-    def next(self) -> bytes:
-        while len(self._buf) < self._size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buf += chunk
-        part = bytes(self._buf[: self._size])
-        del self._buf[: self._size]
+    def _pull(self) -> bytes | None:
+        if self._rest is None:
+            self._rest = next(self._chunks, None)
+        return self._rest
+
+    def next(self) -> bytearray:
+        part = bytearray()
+        while len(part) < self._size and (chunk := self._pull()) is not None:
+            need = self._size - len(part)
+            part += chunk[:need]
+            self._rest = chunk[need:] if len(chunk) > need else None
         return part
+
+    def exhausted(self) -> bool:
+        return self._pull() is None
 
 
 class S3BlobStore:
@@ -98,7 +107,11 @@ class S3BlobStore:
         region: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,
         max_attempts: int = 5,
+        precheck: bool = True,
     ) -> None:
+        """``precheck=False`` skips the fail-fast ``head`` before a conditional put, leaving
+        the decision to the server alone (the contract tests use it to prove the server
+        enforces conditions)."""
         if not bucket:
             raise ValueError("an S3 blob store needs a bucket")
         if part_size < MIN_PART_SIZE:
@@ -110,6 +123,7 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = prefix
         self.part_size = part_size
+        self.precheck = precheck
         config = Config(
             signature_version="s3v4",
             s3={"addressing_style": "path"},
@@ -177,7 +191,7 @@ class S3BlobStore:
             conditions["IfNoneMatch"] = "*"
         if if_match is not None:
             conditions["IfMatch"] = if_match
-        if conditions:
+        if conditions and self.precheck:
             current = self.head(key)
             if (if_none_match and current is not None) or (
                 if_match is not None and (current is None or current[1] != if_match)
@@ -185,25 +199,26 @@ class S3BlobStore:
                 raise PreconditionFailed(key)
         parts = _Parts(data, self.part_size)
         first = parts.next()
-        second = parts.next() if len(first) == self.part_size else b""
         try:
-            if not second:
+            if parts.exhausted():
                 resp = self._call(
                     self._client.put_object, key, Key=name, Body=first, ContentMD5=_md5(first), **conditions
                 )
                 return str(resp["ETag"])
-            return self._multipart(key, name, [first, second], parts, conditions)
+            pending = [first]
+            del first  # _multipart must be able to drop part 1 once sent
+            return self._multipart(key, name, pending, parts, conditions)
         except NotFound:
             raise PreconditionFailed(key) from None  # If-Match on an object deleted meanwhile
 
     def _multipart(
-        self, key: str, name: str, pending: list[bytes], parts: _Parts, conditions: dict[str, str]
+        self, key: str, name: str, pending: list[bytearray], parts: _Parts, conditions: dict[str, str]
     ) -> str:
         upload_id = self._call(self._client.create_multipart_upload, key, Key=name)["UploadId"]
         try:
             done: list[dict[str, Any]] = []
-            while pending:
-                body = pending.pop(0)
+            body: bytearray | None = pending.pop()
+            while body is not None:
                 number = len(done) + 1
                 resp = self._call(
                     self._client.upload_part,
@@ -215,11 +230,9 @@ class S3BlobStore:
                     ContentMD5=_md5(body),
                 )
                 done.append({"ETag": resp["ETag"], "PartNumber": number})
-                del body
-                if not pending:
-                    more = parts.next()
-                    if more:
-                        pending.append(more)
+                body = None  # drop this part before building the next one
+                if not parts.exhausted():
+                    body = parts.next()
             resp = self._call(
                 self._client.complete_multipart_upload,
                 key,
