@@ -33,3 +33,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf build dist *.egg-info native/*.so
+
+# Builds the container image with podman and tests it end to end (tools/container/).
+.PHONY: image-test
+image-test:
+	bash tools/container/image-test.sh
