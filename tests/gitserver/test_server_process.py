@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import ssl
 import stat
 import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.gitserver.conftest import create
 from tests.helpers import VENV_BIN, Server, git, git_env, run_server
@@ -117,3 +119,34 @@ def test_push_updates_catalog_and_access_log(api: httpx.Client, server: Server, 
     assert pushes[-1]["bytes_in"] > 0 and pushes[-1]["token_id"] == info["token_id"]
     assert {"method", "path", "status", "duration_ms", "repo", "bytes_in", "bytes_out"} <= set(pushes[-1])
     assert info["token"] not in server.log()
+
+
+def test_tls_serves_https_and_http2(tmp_path: Path) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path, ca_path = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    ca.cert_pem.write_to_path(str(ca_path))
+    with run_server(tmp_path, "--tls-cert", str(cert_path), "--tls-key", str(key_path)) as srv:
+        assert srv.base_url.startswith("https://")
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(ca_path)), http2=_has_h2()) as client:
+            resp = client.get(f"{srv.base_url}/healthz")
+            assert resp.status_code == 200
+            if _has_h2():
+                assert resp.http_version == "HTTP/2"
+            made = client.post(
+                f"{srv.base_url}/api/v1/namespaces/tls/repos",
+                json={"name": "secure"},
+                headers={"Authorization": f"Bearer {srv.admin_token}"},
+            )
+            assert made.status_code == 201 and made.json()["remote"].startswith("https://")
+
+
+def _has_h2() -> bool:
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        return False
+    return True
