@@ -156,3 +156,9 @@ def varint(n: int) -> bytes:
         else:
             out.append(b)
             return bytes(out)
+
+
+def sub_pack(data: bytes, ends: list[int], k: int) -> bytes:
+    """A valid pack of the first ``k`` entries of ``data`` (``ends``: end offset of each entry)."""
+    body = b"PACK\0\0\0\2" + k.to_bytes(4, "big") + data[12 : ends[k - 1]]
+    return body + hashlib.sha1(body).digest()
