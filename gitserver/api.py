@@ -172,7 +172,7 @@ class Api:
             raise invalid_input("direction must be asc or desc")
         try:
             records, next_cursor = await self.s.thread(
-                lambda: self.s.catalog.list(
+                lambda: self.s.catalog.list_page(
                     ns,
                     limit=limit,
                     cursor=q.get("cursor") or None,

@@ -213,7 +213,7 @@ class Catalog:
                     (at_us, at_us, repo_id, at_us),
                 )
 
-    def list(
+    def list_page(
         self,
         namespace: str,
         *,

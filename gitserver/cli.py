@@ -18,7 +18,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import trio
 
@@ -83,7 +83,7 @@ async def _serve(settings: Settings) -> None:
                 await nursery.start(services.host.run)
                 async with trio.open_nursery() as web:
                     binds = await web.start(
-                        partial(serve, App(services), config, shutdown_trigger=stop.wait)
+                        partial(serve, cast(Any, App(services)), config, shutdown_trigger=stop.wait)
                     )
                     log.info("gitserver serving on %s (data in %s)", ", ".join(binds), settings.data_dir)
                 # hypercorn has drained its connections: stop the sweeper, which
@@ -153,7 +153,7 @@ def _repo_command(settings: Settings, args: argparse.Namespace) -> None:
             ns = check_namespace(args.target)
             cursor: str | None = None
             while True:
-                records, cursor = catalog.list(ns, limit=200, cursor=cursor, sort="name")
+                records, cursor = catalog.list_page(ns, limit=200, cursor=cursor, sort="name")
                 for record in records:
                     print(json.dumps(_repo_json(record)))
                 if cursor is None:
@@ -177,16 +177,16 @@ def _repo_command(settings: Settings, args: argparse.Namespace) -> None:
             print(json.dumps(_repo_json(record)))
             return
         # delete
-        record = catalog.get(ns, name)
-        if record is None:
+        doomed = catalog.get(ns, name)
+        if doomed is None:
             raise UserError(f"repository {ns}/{name} not found")
-        catalog.delete(record.id)
+        catalog.delete(doomed.id)
         kv = open_kv(settings.kv_url)
         try:
-            TokenStore(kv).revoke_repo(record.id)
+            TokenStore(kv).revoke_repo(doomed.id)
         finally:
             kv.close()
-        repo_files.remove_files(record.path)
+        repo_files.remove_files(doomed.path)
     finally:
         catalog.close()
 

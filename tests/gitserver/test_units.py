@@ -211,17 +211,17 @@ def test_catalog_cursor_is_stable_and_checked(tmp_path: Path) -> None:
     try:
         for i in range(7):
             catalog.create("ns", f"r{i}")
-        page, cursor = catalog.list("ns", limit=3, sort="name")
+        page, cursor = catalog.list_page("ns", limit=3, sort="name")
         assert [r.name for r in page] == ["r0", "r1", "r2"] and cursor
         catalog.create("ns", "r00")  # sorts before the cursor: does not shift later pages
-        page2, cursor2 = catalog.list("ns", limit=3, sort="name", cursor=cursor)
+        page2, cursor2 = catalog.list_page("ns", limit=3, sort="name", cursor=cursor)
         assert [r.name for r in page2] == ["r3", "r4", "r5"]
-        page3, cursor3 = catalog.list("ns", limit=3, sort="name", cursor=cursor2)
+        page3, cursor3 = catalog.list_page("ns", limit=3, sort="name", cursor=cursor2)
         assert [r.name for r in page3] == ["r6"] and cursor3 is None
         with pytest.raises(BadCursor):
-            catalog.list("ns", sort="created_at", cursor=cursor)
+            catalog.list_page("ns", sort="created_at", cursor=cursor)
         with pytest.raises(BadCursor):
-            catalog.list("ns", cursor="bm90IGpzb24")
-        assert [r.name for r in catalog.list("ns", search="_")[0]] == []  # LIKE wildcards escaped
+            catalog.list_page("ns", cursor="bm90IGpzb24")
+        assert [r.name for r in catalog.list_page("ns", search="_")[0]] == []  # LIKE wildcards escaped
     finally:
         catalog.close()
