@@ -9,8 +9,8 @@ Rules:
   ``open_repo``; the token id goes into the ``PushContext`` so the reflog says who pushed.
 - After a receive-pack the catalog learns the newest reflog time and size figures (so
   listings show ``last_push_at`` without waking every actor).
-- One JSON line per request on the ``gitserver.access`` logger: method, path, status,
-  duration_ms, repo, bytes_in, bytes_out, token_id. Errors raised before the response
+- One JSON line per request on the ``gitserver.access`` logger: at, method, path, status,
+  duration_ms, repo, bytes_in, bytes_out, token_id (never a secret). Errors raised before the response
   starts become SPEC error responses; later ones can only be logged.
 - The lifespan protocol is acknowledged but owns nothing: the CLI opens ``Services`` and
   runs the actor host in the same nursery as hypercorn.
@@ -27,6 +27,7 @@ from typing import Any
 from gitserver import repo_files
 from gitserver.api import PREFIX, Api
 from gitserver.auth import authenticate, require_repo
+from gitserver.clock import now_us, rfc3339
 from gitserver.errors import ApiError, not_found
 from gitserver.services import Services
 from gitserver.web import Message, Receive, Request, Response, Scope, Send, error_response, json_response
@@ -86,6 +87,7 @@ class App:
                 access_log.info(
                     json.dumps(
                         {
+                            "at": rfc3339(now_us()),
                             "method": request.method,
                             "path": request.path,
                             "status": seen["status"],

@@ -117,7 +117,7 @@ def test_push_updates_catalog_and_access_log(api: httpx.Client, server: Server, 
     pushes = [e for e in lines if e["path"] == f"/git/pushed/{unique}.git/git-receive-pack"]
     assert pushes and pushes[-1]["status"] == 200 and pushes[-1]["repo"] == f"pushed/{unique}"
     assert pushes[-1]["bytes_in"] > 0 and pushes[-1]["token_id"] == info["token_id"]
-    assert {"method", "path", "status", "duration_ms", "repo", "bytes_in", "bytes_out"} <= set(pushes[-1])
+    assert {"at", "method", "path", "status", "duration_ms", "repo", "bytes_in", "bytes_out"} <= set(pushes[-1])
     assert info["token"] not in server.log()
 
 
