@@ -5,13 +5,18 @@ Rules:
   row of a pack may be shorter). Row id = ``pack_id << 24 | seq`` (schema.chunk_id).
 - ``ChunkWriter`` holds at most one chunk in memory; it writes each row as soon as it is
   full, inside the caller's transaction.
-- Reads use SQLite incremental blob I/O, so reading a 100-byte entry never loads a
-  2 MiB row; ranges that cross rows are streamed piece by piece.
+- Reads go through a ``ChunkReader``: a few whole rows are kept in a small LRU, because
+  nearby entries are read together (delta resolution, pack generation) and SQLite's
+  incremental blob reads walk a row's overflow-page chain from its start on every call.
+  Large pieces (half a row or more) bypass the LRU and are read with blob I/O.
+- Committed chunk rows never change; a writer that rolls back must ``clear()`` its reader
+  (the next pack reuses the pack id).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterator
 
 from storage.errors import LimitExceeded, StorageError
@@ -48,29 +53,56 @@ class ChunkWriter:
         self._seq += 1
 
 
-def read_range(conn: sqlite3.Connection, pack_id: int, offset: int, length: int) -> Iterator[bytes]:
-    """Yield the ``length`` bytes of pack ``pack_id`` starting at ``offset``, row by row.
+class ChunkReader:
+    """Reads byte ranges of stored packs through a small LRU of whole chunk rows."""
 
-    Raises StorageError when a needed row is missing or too short (a damaged store).
-    """
-    end = offset + length
-    pos = offset
-    while pos < end:
-        seq, within = divmod(pos, CHUNK_SIZE)
-        take = min(CHUNK_SIZE - within, end - pos)
+    def __init__(self, conn: sqlite3.Connection, max_chunks: int = 4) -> None:
+        self._conn = conn
+        self._max = max_chunks
+        self._rows: OrderedDict[int, bytes] = OrderedDict()
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+    def read_range(self, pack_id: int, offset: int, length: int) -> Iterator[bytes]:
+        """Yield the ``length`` bytes of pack ``pack_id`` from ``offset``, at most a row per piece.
+
+        Raises StorageError when a needed row is missing or too short (a damaged store).
+        """
+        end = offset + length
+        pos = offset
+        while pos < end:
+            seq, within = divmod(pos, CHUNK_SIZE)
+            take = min(CHUNK_SIZE - within, end - pos)
+            yield self._piece(pack_id, seq, within, take)
+            pos += take
+
+    def read_bytes(self, pack_id: int, offset: int, length: int) -> bytes:
+        """``read_range`` joined into one bytes object (for entries that fit in memory)."""
+        parts = list(self.read_range(pack_id, offset, length))
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _piece(self, pack_id: int, seq: int, within: int, take: int) -> bytes:
+        rid = chunk_id(pack_id, seq)
+        row = self._rows.get(rid)
+        if row is None and take < CHUNK_SIZE // 2 and self._max:
+            found = self._conn.execute("SELECT data FROM chunks WHERE id = ?", (rid,)).fetchone()
+            if found is None:
+                raise StorageError(f"chunk {seq} of pack {pack_id} is missing")
+            row = bytes(found[0])
+            self._rows[rid] = row
+            if len(self._rows) > self._max:
+                self._rows.popitem(last=False)
+        if row is not None:
+            self._rows.move_to_end(rid)
+            if len(row) < within + take:
+                raise StorageError(f"chunk {seq} of pack {pack_id} is short")
+            return row[within : within + take]
         try:
-            with conn.blobopen("chunks", "data", chunk_id(pack_id, seq), readonly=True) as blob:
+            with self._conn.blobopen("chunks", "data", rid, readonly=True) as blob:
                 if len(blob) < within + take:
                     raise StorageError(f"chunk {seq} of pack {pack_id} is short")
                 blob.seek(within)
-                piece = blob.read(take)
+                return blob.read(take)
         except sqlite3.OperationalError as exc:
             raise StorageError(f"chunk {seq} of pack {pack_id} is missing") from exc
-        yield piece
-        pos += take
-
-
-def read_bytes(conn: sqlite3.Connection, pack_id: int, offset: int, length: int) -> bytes:
-    """``read_range`` joined into one bytes object (for entries that fit in memory)."""
-    parts = list(read_range(conn, pack_id, offset, length))
-    return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import native
 from storage import refs as refs_mod
-from storage.chunks import read_bytes, read_range
+from storage.chunks import ChunkReader
 from storage.errors import GitUserError, MissingObject, ObjectCorrupt, StorageError
 from storage.ingest import IngestStats, ingest_pack
 from storage.model import (
@@ -76,6 +76,7 @@ class RepoStore:
         self.path = path
         self.readonly = readonly
         self._cache: ByteLRU[bytes] = ByteLRU(cache_bytes)
+        self._chunks = ChunkReader(conn)
         self._alternate_depth = alternate_depth
         self._alts: list[RepoStore | None] | None = None  # opened lazily
 
@@ -92,7 +93,7 @@ class RepoStore:
         p = Path(path)
         if p.exists():
             raise FileExistsError(str(p))
-        conn = connect(p)
+        conn = connect(p, new=True)
         try:
             create_schema(conn, head, json.dumps([os.fspath(a) for a in alternates]))
         except BaseException:
@@ -123,6 +124,7 @@ class RepoStore:
                 alt.close()
         self._alts = None
         self._cache.clear()
+        self._chunks.clear()
         self._conn.close()
 
     def __enter__(self) -> RepoStore:
@@ -219,10 +221,10 @@ class RepoStore:
                 entry.header_len, entry.crc32, entry.base, entry.depth, entry.source[1:],
             )
             return alt.read_entry_bytes(inner)
-        return read_range(self._conn, entry.pack_id, entry.offset, entry.length)
+        return self._chunks.read_range(entry.pack_id, entry.offset, entry.length)
 
     def _inflate(self, entry: StoredEntry) -> bytes:
-        raw = read_bytes(self._conn, entry.pack_id, entry.offset + entry.header_len, entry.length - entry.header_len)
+        raw = self._chunks.read_bytes(entry.pack_id, entry.offset + entry.header_len, entry.length - entry.header_len)
         try:
             return zlib.decompress(raw)
         except zlib.error as exc:
@@ -368,9 +370,10 @@ class RepoStore:
                     raise MissingObject(cmd.new, f"(new value of {cmd.ref})")
             results = refs_mod.check_commands(self._conn, commands, self._object_type, context.atomic)
             moved = refs_mod.apply_commands(self._conn, commands, results, context)
-            self._conn.execute("COMMIT" if moved else "ROLLBACK")
-            if not moved:
-                self._cache.clear()
+            if moved:
+                self._conn.execute("COMMIT")
+            else:
+                self._rollback()
             return PushResult(None, results)
         except GitUserError as exc:
             self._rollback()
@@ -381,7 +384,9 @@ class RepoStore:
 
     def _rollback(self) -> None:
         self._conn.execute("ROLLBACK")
-        self._cache.clear()  # it may hold objects of the rolled-back pack
+        # Both caches may hold data of the rolled-back pack, whose id the next pack reuses.
+        self._cache.clear()
+        self._chunks.clear()
 
     def _ingest(self, read_pack: ReadFn, progress: ProgressFn | None) -> IngestStats:
         return ingest_pack(self._conn, read_pack, self, self.alternate_type, progress)

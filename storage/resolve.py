@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import native
-from storage.chunks import read_bytes
+from storage.chunks import ChunkReader
 from storage.errors import MissingObject, ObjectCorrupt, PackFormatError
 from storage.model import ObjType, Oid, StoredEntry
 from storage.objcache import ByteLRU
@@ -83,6 +83,7 @@ class Resolver:
         self._on_new = on_new_object
         self._progress = progress
         self._cache: ByteLRU[int | bytes] = ByteLRU(cache_bytes)
+        self._chunks = ChunkReader(conn)
         self._deltas_total = 0
         self._deltas_done = 0
         self._last_percent = -1
@@ -94,15 +95,18 @@ class Resolver:
         """Resolve every staged entry into ``objects``; raises on an unresolvable pack."""
         conn = self._conn
         self._deltas_total = conn.execute("SELECT COUNT(*) FROM staging WHERE kind >= 6").fetchone()[0]
-        for row in self._batched("SELECT offset, kind, size, header_len, length, crc32, oid FROM staging"
-                                 " WHERE kind <= 4 AND offset > ? ORDER BY offset LIMIT 500"):
-            offset, kind, size, hlen, length, crc, oid = row
+        roots = self._batched(
+            "SELECT s.offset, s.kind, s.size, s.header_len, s.length, s.crc32, s.oid,"
+            " EXISTS(SELECT 1 FROM staging c WHERE c.base_offset = s.offset)"
+            " OR EXISTS(SELECT 1 FROM staging c WHERE c.base_oid = s.oid)"
+            " FROM staging s WHERE s.kind <= 4 AND s.offset > ? ORDER BY s.offset LIMIT 1000"
+        )
+        for offset, kind, size, hlen, length, crc, oid, has_children in roots:
             oid = bytes(oid)
             inserted = self._insert(oid, kind, kind, size, offset, length, hlen, crc, None, 0)
-            node = _Node(offset, oid, kind, 0, None, hlen, length)
-            has_children = self._has_children(node)
             if not has_children and not (inserted and kind != ObjType.BLOB):
                 continue
+            node = _Node(offset, oid, kind, 0, None, hlen, length)
             _, data = self._content(node)
             if inserted and kind != ObjType.BLOB:
                 self._on_new(oid, kind, data)
@@ -155,30 +159,14 @@ class Resolver:
 
     # -- the walk ----------------------------------------------------------------------
 
-    def _has_children(self, node: _Node) -> bool:
-        conn = self._conn
-        if isinstance(node.key, int) and conn.execute(
-            "SELECT 1 FROM staging WHERE base_offset = ? AND oid IS NULL LIMIT 1", (node.key,)
-        ).fetchone():
-            return True
-        return conn.execute(
-            "SELECT 1 FROM staging WHERE base_oid = ? AND oid IS NULL LIMIT 1", (node.oid,)
-        ).fetchone() is not None
-
     def _children(self, node: _Node) -> list[tuple[int, int, int, int, int]]:
         """Unresolved deltas on ``node``: (offset, kind, header_len, length, crc32)."""
-        conn = self._conn
-        rows: list[tuple[int, int, int, int, int]] = []
-        if isinstance(node.key, int):
-            rows += conn.execute(
-                "SELECT offset, kind, header_len, length, crc32 FROM staging WHERE base_offset = ? AND oid IS NULL",
-                (node.key,),
-            ).fetchall()
-        rows += conn.execute(
+        return self._conn.execute(
+            "SELECT offset, kind, header_len, length, crc32 FROM staging WHERE base_offset = ? AND oid IS NULL"
+            " UNION ALL "
             "SELECT offset, kind, header_len, length, crc32 FROM staging WHERE base_oid = ? AND oid IS NULL",
-            (node.oid,),
+            (node.key if isinstance(node.key, int) else -1, node.oid),
         ).fetchall()
-        return rows
 
     def _walk(self, root: _Node) -> None:
         stack: list[tuple[tuple[int, int, int, int, int], _Node]] = [(c, root) for c in self._children(root)]
@@ -231,7 +219,7 @@ class Resolver:
     # -- helpers -------------------------------------------------------------------------
 
     def _inflate(self, offset: int, hlen: int, length: int) -> bytes:
-        raw = read_bytes(self._conn, self._pack_id, offset + hlen, length - hlen)
+        raw = self._chunks.read_bytes(self._pack_id, offset + hlen, length - hlen)
         try:
             return zlib.decompress(raw)
         except zlib.error as exc:  # the scanner checked this stream; the store changed under us
