@@ -153,13 +153,24 @@ class FileBlobStore:
         """Create a temp file beside ``path``, making its directory; retried because a
         concurrent delete may prune the directory between the mkdir and the create."""
         for _ in range(10):
-            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.parent / f".{path.name}.{os.urandom(8).hex()}.tmp"
             try:
+                self._make_dirs(path.parent)
                 return tmp, open(tmp, "xb")
             except FileNotFoundError:
                 continue
         raise BlobStoreError(f"cannot create a temp file in {path.parent}")
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Create ``directory`` and missing parents, fsyncing each parent so the new
+        directory entries survive a crash as well as the file renamed into them."""
+        missing = []
+        while not directory.is_dir() and directory != self.root:
+            missing.append(directory)
+            directory = directory.parent
+        for d in reversed(missing):
+            d.mkdir(exist_ok=True)
+            _fsync_dir(d.parent)
 
     def _open(self, key: str) -> BinaryIO:
         try:
