@@ -61,7 +61,7 @@ def _receive_pack(server: Server, ns: str, name: str, token: str, commands: list
 def pushed_repo(server: Server, tmp_path: Path, request: pytest.FixtureRequest) -> dict:
     """A server repo with one commit on main, and a local repo holding a second commit."""
     env = git_env(server.home)
-    name = "bad-" + request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:40]
+    name = "bad-" + hashlib.sha1(request.node.name.encode()).hexdigest()[:12]
     info, token = server.create_repo("e2e", name)
     url = server.git_url("e2e", name, token)
     work = tmp_path / "work"
