@@ -12,6 +12,8 @@ An empty request (a lone flush) means the client wants nothing.
 
 Rules:
 - Sans-IO: ``feed(event)`` takes pkt-line events, ``finish()`` marks end of body.
+- Lines that need a capability (shallow, deepen*, filter) are accepted whether or not the
+  client repeated it: git's fetch-pack does not, since we advertised them.
 - The states and the line kinds each accepts are a table (``_TRANSITIONS``): a line not
   allowed in the current state raises RemoteProtocolError and changes nothing.
 """
@@ -65,6 +67,9 @@ class UploadRequest:
     filter: FilterSpec | None = None
     haves: list[Oid] = field(default_factory=list)
     done: bool = False
+    # False when the body ended right after the want-list: the client only asked for
+    # the shallow list, and the answer stops there (no ACK/NAK)
+    negotiates: bool = False
 
     def pack_request(self, haves: list[Oid], deepen_not: list[Oid]) -> PackRequest:
         """The protocol-independent request, given the haves we share and resolved deepen-not."""
@@ -118,6 +123,8 @@ class UploadRequestParser:
                 f"protocol error: unexpected {kind[:40]!r} in upload-pack request ({self.state.value})"
             )
         self._apply(kind, arg)
+        if self.state is State.HAVES and nxt is State.DONE:
+            self.request.negotiates = True
         self.state = nxt
 
     def finish(self) -> UploadRequest:
@@ -139,25 +146,15 @@ class UploadRequestParser:
                 raise RemoteProtocolError("protocol error: capabilities after the first want")
             req.wants.append(oid)
         elif kind == "shallow":
-            if "shallow" not in req.caps:
-                raise RemoteProtocolError("shallow line without the shallow capability")
             req.client_shallows.append(parse_oid(arg, "shallow"))
         elif kind == "deepen":
-            if "shallow" not in req.caps:
-                raise RemoteProtocolError("deepen without the shallow capability")
             depth = parse_number(arg, "depth")
             req.depth = depth or None
         elif kind == "deepen-since":
-            if "deepen-since" not in req.caps:
-                raise RemoteProtocolError("deepen-since without the deepen-since capability")
             req.deepen_since = parse_number(arg, "deepen-since")
         elif kind == "deepen-not":
-            if "deepen-not" not in req.caps:
-                raise RemoteProtocolError("deepen-not without the deepen-not capability")
             req.deepen_not.append(decode_text(arg, "deepen-not"))
         elif kind == "filter":
-            if "filter" not in req.caps:
-                raise RemoteProtocolError("filter without the filter capability")
             req.filter = parse_filter(arg)
         elif kind == "have":
             req.haves.append(parse_oid(arg, "have"))

@@ -4,6 +4,8 @@ How a round goes (gitprotocol-pack "Packfile Negotiation", gitprotocol-capabilit
 multi_ack, multi_ack_detailed, no-done):
 - Parse the whole request first (wants, shallow/deepen, filter, haves, flush or done).
 - With a deepen request, answer the shallow-update (shallow/unshallow lines, flush).
+  A body that ends right after the want-list gets only that (git's fetch-pack asks
+  for the shallow list alone first, and reads no ACK/NAK for it).
 - For each have we also have: ``ACK <id> common`` (multi_ack_detailed),
   ``ACK <id> continue`` (multi_ack), or a single ``ACK <id>`` for the first (neither).
 - On ``done``: ``ACK <last common>`` (multi_ack*) or ``NAK`` when nothing is common,
@@ -52,6 +54,8 @@ def serve_v0(repo: GitRepository, body: RequestBody, out: CoalescingWriter) -> N
     if pack_request.is_shallow_request:
         shallow = repo.shallow_update(pack_request)
         out.write(shallow_lines(shallow) + b"0000")
+    if not req.negotiates:
+        return
 
     common = common_haves(repo, req.haves)
     for i, oid in enumerate(common):
