@@ -288,9 +288,9 @@ class DulwichRepository:
             else:
                 errors.append(None)
         if context.atomic and any(errors):
-            return PushResult(None, [RefResult(c.ref, e or "atomic push failed") for c, e in zip(commands, errors)])
+            return PushResult(None, [RefResult(c.ref, e or "atomic push failed") for c, e in zip(commands, errors, strict=True)])
         results = []
-        for cmd, err in zip(commands, errors):
+        for cmd, err in zip(commands, errors, strict=True):
             if err is None:
                 name = cmd.ref.encode()
                 if cmd.is_delete:
