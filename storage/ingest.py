@@ -10,7 +10,7 @@ Rules:
 - Failure raises PackFormatError, ObjectCorrupt or MissingObject (GitUserError: the
   message is for the git user) and leaves the rollback to the caller. Nothing here
   commits.
-- A pack with no entries leaves no rows.
+- A pack with no entries, or with only objects already stored, leaves no rows.
 """
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ def ingest_pack(
         resolver = Resolver(conn, pack_id, store, closure.add, progress, cache_bytes)
         resolver.run()
         closure.check()
+        if resolver.new_objects == 0:  # every object was already stored: keep no dead pack
+            conn.execute("DELETE FROM chunks WHERE id >= ?", (pack_id << SEQ_BITS,))
+            return IngestStats(None, size, count, 0)
         conn.execute(
             "INSERT INTO packs(id, size, object_count, checksum, created_at) VALUES (?, ?, ?, ?, ?)",
             (pack_id, size, count, checksum, time.time_ns() // 1000),

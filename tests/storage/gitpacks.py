@@ -9,6 +9,9 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
+
+import native
 from storage.model import ZERO_OID, Oid, PushContext, PushResult, RefCommand, oid_raw
 from storage.repo_store import RepoStore
 from tests.helpers import git, git_env, git_out
@@ -106,3 +109,12 @@ def row_counts(path: Path) -> dict[str, int]:
 def fix_trailer(pack: bytes) -> bytes:
     body = pack[:-20]
     return body + hashlib.sha1(body).digest()
+
+
+def use_native(impl: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make storage call the C extension ("c") or the pure-Python twin ("python")."""
+    module = native.pure if impl == "python" else native.cext
+    if module is None:
+        pytest.skip("native C extension not built")
+    for name in ("PackScanner", "object_id", "delta_apply", "Sha1"):
+        monkeypatch.setattr(native, name, getattr(module, name))

@@ -16,7 +16,7 @@ import native
 from storage.model import ObjType
 from storage.packwrite import entry_header, iter_pack
 from storage.repo_store import RepoStore
-from tests.storage.gitpacks import WorkRepo, fix_trailer, push, row_counts
+from tests.storage.gitpacks import WorkRepo, fix_trailer, push, row_counts, use_native
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,13 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> WorkRepo:
         repo.write(f"d/f{i}", f"{i}\n")
         repo.commit(f"c{i}")
     return repo
+
+
+@pytest.fixture(params=["c", "python"], autouse=True)
+def native_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs against both native implementations."""
+    use_native(request.param, monkeypatch)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ from storage.model import ZERO_OID, EntryKind, ObjType, PushContext, RefCommand,
 from storage.refs import check_ref_name
 from storage.repo_store import RepoStore
 from storage.schema import CHUNK_SIZE
-from tests.storage.gitpacks import WorkRepo, push, row_counts
+from tests.storage.gitpacks import WorkRepo, push, row_counts, use_native
 
 
 def _grow(repo: WorkRepo, rounds: int, start: int = 0) -> list[str]:
@@ -37,6 +38,13 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> WorkRepo:
     repo.git("tag", "-a", "-m", "release 1", "v1")
     repo.git("branch", "side", "HEAD~3")
     return repo
+
+
+@pytest.fixture(params=["c", "python"], autouse=True)
+def native_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs against both native implementations."""
+    use_native(request.param, monkeypatch)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -349,3 +357,16 @@ def test_verify_finds_damage(loaded: RepoStore) -> None:
     assert "trailer does not match" in text
     assert "refs/heads/ghost: points at missing object" in text
     assert "CRC32 mismatch" in text or "hashes to" in text or "does not" in text
+
+
+def test_repushing_known_objects_keeps_no_pack(loaded: RepoStore, history: WorkRepo) -> None:
+    packs = loaded.connection.execute("SELECT COUNT(*) FROM packs").fetchone()[0]
+    size = loaded.stored_bytes()
+    r = push(loaded, history.pack(["--all"]), (None, history.rev("side"), "refs/heads/side"))
+    assert r.unpack_error is None and r.refs[0].error is None
+    assert loaded.connection.execute("SELECT COUNT(*) FROM packs").fetchone()[0] == packs
+    assert loaded.stored_bytes() == size and loaded.verify() == []
+    empty = b"PACK\0\0\0\2\0\0\0\0"
+    r = push(loaded, empty + hashlib.sha1(empty).digest(), (None, history.rev("side"), "refs/heads/side2"))
+    assert r.unpack_error is None and r.refs[0].error is None
+    assert loaded.stored_bytes() == size
