@@ -30,7 +30,7 @@ class CoalescingWriter:
         if not data:
             return
         self.bytes_written += len(data)
-        if self._size + len(data) >= self._chunk and not self._parts and len(data) >= self._chunk:
+        if not self._parts and len(data) >= self._chunk:
             self._sink(bytes(data))
             return
         self._parts.append(bytes(data))
@@ -47,23 +47,39 @@ class CoalescingWriter:
 
 
 class SidebandWriter:
-    """Multiplexes the pack stream for a client; ``max_data`` None means no side-band."""
+    """Multiplexes the pack stream for a client; ``max_data`` None means no side-band.
+
+    Pack bytes are gathered until a full packet's worth is there, so many small writes
+    from a pack writer do not become many tiny packets; ``flush`` frames what is left
+    (call it before anything else is written on the response)."""
 
     def __init__(self, out: CoalescingWriter, max_data: int | None, *, progress: bool) -> None:
         self._out = out
         self._max = max_data
         self._progress = progress and max_data is not None
+        self._pending = bytearray()
 
     def data(self, data: bytes) -> None:
         if self._max is None:
             self._out.write(data)
-        else:
-            for packet in frame(Channel.DATA, data, self._max):
+            return
+        self._pending += data
+        if len(self._pending) >= self._max:
+            full = len(self._pending) - len(self._pending) % self._max
+            for packet in frame(Channel.DATA, bytes(self._pending[:full]), self._max):
                 self._out.write(packet)
+            del self._pending[:full]
+
+    def flush(self) -> None:
+        if self._pending and self._max is not None:
+            for packet in frame(Channel.DATA, bytes(self._pending), self._max):
+                self._out.write(packet)
+            self._pending.clear()
 
     def progress(self, message: str) -> None:
         if self._progress and message:
             assert self._max is not None
+            self.flush()
             for packet in frame(Channel.PROGRESS, message.encode("utf-8", "replace"), self._max):
                 self._out.write(packet)
 
@@ -71,6 +87,7 @@ class SidebandWriter:
         """Send a fatal error on channel 3; False when there is no side-band to carry it."""
         if self._max is None:
             return False
+        self.flush()
         text = message if message.endswith("\n") else message + "\n"
         for packet in frame(Channel.ERROR, text.encode("utf-8", "replace"), self._max):
             self._out.write(packet)

@@ -75,5 +75,6 @@ def send_pack(
     except Exception:
         sb.error("upload-pack: internal server error")
         raise
+    sb.flush()
     if sideband_max is not None:
         out.write(b"0000")

@@ -88,6 +88,7 @@ def _apply(
         report = report_status(result)
         if sideband is not None:
             sb.data(report)
+            sb.flush()
         else:
             out.write(report)
     if sideband is not None:
