@@ -63,6 +63,9 @@ def _entry(row: tuple, source: tuple[int, ...] = ()) -> StoredEntry:
 class RepoStore:
     """The object store and refs of one repository (see module docstring)."""
 
+    # Bound of the resolved-object LRU used while resolving a pushed pack's deltas.
+    ingest_cache_bytes = 32 << 20
+
     def __init__(
         self,
         conn: sqlite3.Connection,
@@ -389,7 +392,9 @@ class RepoStore:
         self._chunks.clear()
 
     def _ingest(self, read_pack: ReadFn, progress: ProgressFn | None) -> IngestStats:
-        return ingest_pack(self._conn, read_pack, self, self.alternate_type, progress)
+        return ingest_pack(
+            self._conn, read_pack, self, self.alternate_type, progress, cache_bytes=self.ingest_cache_bytes
+        )
 
     def update_refs(self, commands: Sequence[RefCommand], context: PushContext, *, message: str = "") -> PushResult:
         """Move refs only (commit API, restore): same compare-and-swap and reflog rules."""

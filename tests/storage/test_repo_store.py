@@ -370,3 +370,17 @@ def test_repushing_known_objects_keeps_no_pack(loaded: RepoStore, history: WorkR
     r = push(loaded, empty + hashlib.sha1(empty).digest(), (None, history.rev("side"), "refs/heads/side2"))
     assert r.unpack_error is None and r.refs[0].error is None
     assert loaded.stored_bytes() == size
+
+
+def test_tiny_caches_still_resolve_everything(history: WorkRepo, tmp_path: Path) -> None:
+    """With caches too small to hold a base, resolution rebuilds evicted bases from ancestors."""
+    RepoStore.create(tmp_path / "tiny.sqlite").close()
+    tiny = RepoStore.open(tmp_path / "tiny.sqlite", cache_bytes=64)
+    try:
+        tiny.ingest_cache_bytes = 64
+        r = push(tiny, history.pack(["--all"]), (None, history.rev("main"), "refs/heads/main"))
+        assert r.unpack_error is None
+        _assert_matches_git(tiny, history, history.objects("--all"))
+        assert max(e.depth for e in tiny.iter_entries()) >= 2
+    finally:
+        tiny.close()
