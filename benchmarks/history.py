@@ -26,7 +26,6 @@ How it works:
 from __future__ import annotations
 
 import argparse
-import difflib
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +42,7 @@ from typing import BinaryIO
 from benchmarks.sources import CATALOG, FileEntry, Release, default_cache_dir, load_release
 
 # Bump whenever a change here alters the generated history (commit ids).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 
 EPOCH = 1420070400  # 2015-01-01T00:00:00Z: the first commit's date
 COMMIT_SPACING = 1800  # seconds between two consecutive commits
@@ -76,7 +76,7 @@ _SMALL_PACKAGES = ("click", "itsdangerous", "markupsafe")
 _DEFAULT_PACKAGES = (*_SMALL_PACKAGES, "jinja2", "werkzeug", "flask", "attrs")
 
 SIZES: dict[str, SizeSpec] = {
-    "small": SizeSpec("small", _SMALL_PACKAGES, 4, 1, 8 * 1024, 200, 2_000, 0),
+    "small": SizeSpec("small", _SMALL_PACKAGES, 4, 1, 8 * 1024, 250, 1_500, 0),
     "default": SizeSpec("default", _DEFAULT_PACKAGES, 2, 2, 16 * 1024, 2_000, 15_000, 0),
     "large": SizeSpec(
         "large",
@@ -210,14 +210,12 @@ class _Stream:
 
 
 def _similar(old: bytes, new: bytes) -> bool:
-    """Whether git would call `new` a rename of `old` (roughly: half the lines survive)."""
+    """Whether git would call `new` a rename of `old`: most lines, counted with repeats, survive."""
     if old == new:
         return True
-    a, b = old.splitlines(), new.splitlines()
-    if not a or not b:
-        return False
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    return matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6 and matcher.ratio() >= 0.6
+    a, b = Counter(old.splitlines()), Counter(new.splitlines())
+    total = a.total() + b.total()
+    return total > 0 and 2 * (a & b).total() >= 0.6 * total
 
 
 def _pair_renames(deleted: list[str], added: list[str], old: Release, new: Release) -> list[tuple[str, str]]:

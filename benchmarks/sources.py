@@ -14,7 +14,6 @@ Rules:
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 # Per package: the ordered releases the generator replays. Only pure-Python sdists (or sdists
 # whose C part is optional) are listed; every one of them downloads and unpacks with pip alone.
+# fmt: off
 CATALOG: dict[str, tuple[str, ...]] = {
     "click": ("5.1", "6.0", "6.7", "7.0", "7.1.2", "8.0.0", "8.0.4", "8.1.3", "8.1.7"),
     "itsdangerous": ("0.24", "1.1.0", "2.0.1", "2.1.2"),
@@ -43,6 +43,7 @@ CATALOG: dict[str, tuple[str, ...]] = {
     "sqlalchemy": ("1.0.19", "1.1.18", "1.2.19", "1.3.24", "1.4.54", "2.0.36"),
     "pygments": ("2.2.0", "2.5.2", "2.8.1", "2.11.2", "2.14.0", "2.17.2", "2.18.0"),
 }
+# fmt: on
 
 _SKIP_NAMES = {"PKG-INFO"}
 
@@ -122,9 +123,10 @@ def fetch_sdist(package: str, version: str, cache_dir: Path) -> Path:
 
 def _keep(path: str) -> bool:
     parts = path.split("/")
-    if not path or parts[-1] in _SKIP_NAMES and len(parts) == 1:
+    if not path or (parts[-1] in _SKIP_NAMES and len(parts) == 1):
         return False
-    return not any(p.endswith(".egg-info") or p in ("", ".", "..") for p in parts)
+    # `.git` (a submodule's gitfile in some sdists) is a name git itself refuses in a tree.
+    return not any(p.endswith(".egg-info") or p in ("", ".", "..") or p.lower() == ".git" for p in parts)
 
 
 def _strip_top(name: str) -> str:
@@ -146,9 +148,10 @@ def read_release(archive: Path) -> Release:
                 exe = (info.external_attr >> 16) & 0o111
                 files[path] = FileEntry(0o100755 if exe else 0o100644, zf.read(info))
         return dict(sorted(files.items()))
-    with tarfile.open(archive) as tf:
-        members = sorted(tf.getmembers(), key=lambda m: m.name)
-        for m in members:
+    # Stream members in archive order (sorting them first makes gzip seek backwards, which
+    # re-decompresses from the start); the dict is sorted afterwards.
+    with tarfile.open(archive, mode="r|*") as tf:
+        for m in tf:
             if not m.isfile():
                 continue
             path = _strip_top(m.name)
