@@ -347,7 +347,7 @@ class RepoStore:
             fn()
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def receive(
@@ -386,7 +386,8 @@ class RepoStore:
             raise
 
     def _rollback(self) -> None:
-        self._conn.execute("ROLLBACK")
+        if self._conn.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
+            self._conn.execute("ROLLBACK")
         # Both caches may hold data of the rolled-back pack, whose id the next pack reuses.
         self._cache.clear()
         self._chunks.clear()
@@ -406,7 +407,7 @@ class RepoStore:
             self._conn.execute("COMMIT" if moved else "ROLLBACK")
             return PushResult(None, results)
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def write_objects(self, objects: Iterable[tuple[ObjType, bytes]]) -> list[Oid]:
