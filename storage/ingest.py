@@ -72,7 +72,7 @@ def ingest_pack(
             conn.execute("DELETE FROM chunks WHERE id >= ?", (pack_id << SEQ_BITS,))
             return IngestStats(None, size, 0, 0)
         closure = ClosureCheck(conn, alternate_type)
-        resolver = Resolver(conn, pack_id, store, closure.add, progress, cache_bytes)
+        resolver = Resolver(conn, pack_id, store, closure.add, progress, cache_bytes, max_object_size)
         resolver.run()
         closure.check()
         if resolver.new_objects == 0:  # every object was already stored: keep no dead pack

@@ -65,6 +65,8 @@ class RepoStore:
 
     # Bound of the resolved-object LRU used while resolving a pushed pack's deltas.
     ingest_cache_bytes = 32 << 20
+    # Largest object (inflated entry) a push may carry; None = no limit. Set by the owner.
+    max_object_size: int | None = None
 
     def __init__(
         self,
@@ -394,7 +396,8 @@ class RepoStore:
 
     def _ingest(self, read_pack: ReadFn, progress: ProgressFn | None) -> IngestStats:
         return ingest_pack(
-            self._conn, read_pack, self, self.alternate_type, progress, cache_bytes=self.ingest_cache_bytes
+            self._conn, read_pack, self, self.alternate_type, progress,
+            max_object_size=self.max_object_size, cache_bytes=self.ingest_cache_bytes,
         )
 
     def update_refs(self, commands: Sequence[RefCommand], context: PushContext, *, message: str = "") -> PushResult:

@@ -25,7 +25,7 @@ from typing import Protocol
 
 import native
 from storage.chunks import ChunkReader
-from storage.errors import MissingObject, ObjectCorrupt, PackFormatError
+from storage.errors import LimitExceeded, MissingObject, ObjectCorrupt, PackFormatError
 from storage.model import ObjType, Oid, StoredEntry
 from storage.objcache import ByteLRU
 
@@ -76,8 +76,10 @@ class Resolver:
         on_new_object: NewObjectFn,
         progress: ProgressFn | None = None,
         cache_bytes: int = 32 << 20,
+        max_object_size: int | None = None,
     ) -> None:
         self._conn = conn
+        self._max_object_size = max_object_size
         self._pack_id = pack_id
         self._store = store
         self._on_new = on_new_object
@@ -173,7 +175,10 @@ class Resolver:
         while stack:
             (offset, kind, hlen, length, crc), parent = stack.pop()
             base_type, base = self._content(parent)  # cached, or rebuilt from an ancestor
-            result = self._apply(base, self._inflate(offset, hlen, length), offset)
+            delta = self._inflate(offset, hlen, length)
+            self._check_limit(delta, offset)
+            result = self._apply(base, delta, offset)
+            del delta
             del base
             oid = native.object_id(base_type, result)
             self._conn.execute("UPDATE staging SET oid = ? WHERE offset = ?", (oid, offset))
@@ -224,6 +229,18 @@ class Resolver:
             return zlib.decompress(raw)
         except zlib.error as exc:  # the scanner checked this stream; the store changed under us
             raise PackFormatError(f"entry at pack offset {offset}: bad zlib data ({exc})") from None
+
+    def _check_limit(self, delta: bytes, offset: int) -> None:
+        if self._max_object_size is None:
+            return
+        try:
+            result_size = native.delta_header(delta)[1]
+        except native.DeltaError as exc:
+            raise ObjectCorrupt(f"delta at pack offset {offset} is malformed: {exc}") from None
+        if result_size > self._max_object_size:
+            raise LimitExceeded(
+                f"object of the delta at pack offset {offset}: size {result_size} exceeds limit {self._max_object_size}"
+            )
 
     @staticmethod
     def _apply(base: bytes, delta: bytes, offset: int | bytes) -> bytes:

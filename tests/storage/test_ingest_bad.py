@@ -202,3 +202,25 @@ def test_mutated_packs_never_leave_rows(store: RepoStore, work: WorkRepo, data: 
         push(store, None, (work.rev("main"), work.rev("main~3"), "refs/heads/main"))
     else:
         assert store.refs() == before_refs and row_counts(store.path) == before_rows
+
+
+def test_object_size_limit(store: RepoStore, work: WorkRepo) -> None:
+    store.max_object_size = 1000
+    _assert_rejected(store, _new_pack(work), work.rev("main"), work.rev("main~3"), "exceeds limit")
+
+
+def test_object_size_limit_applies_to_delta_results(store: RepoStore, work: WorkRepo) -> None:
+    base_hex = work.git("rev-parse", "main~3:a.txt").decode().strip()
+    base_size = len(store.get_object(bytes.fromhex(base_hex))[1])
+    assert base_size > 20000
+
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while n >= 0x80:
+            out.append(0x80 | (n & 0x7F))
+            n >>= 7
+        return bytes(out + bytes([n]))
+
+    delta = varint(base_size) + varint(20000) + b"\xb0\x20\x4e"  # one copy of 20000 bytes from offset 0
+    store.max_object_size = 1000
+    _assert_rejected(store, _pack([_ref_delta(bytes.fromhex(base_hex), delta)]), "11" * 20, None, "exceeds limit")
