@@ -16,8 +16,8 @@ import pytest
 from benchmarks.history import SIZES, cache_key, generate, stats
 from benchmarks.sources import default_cache_dir
 
-# The main commit of `small` for GENERATOR_VERSION 3: bump together with the generator.
-SMALL_MAIN = "312aa912ea508c404a0e0fd0aea0f10c05ee7c8a"
+# The main commit of `small` for GENERATOR_VERSION 4: bump together with the generator.
+SMALL_MAIN = "b796e70a778213102fbed6549564767e28d6c06b"
 
 
 def git(repo: Path, *args: str) -> str:
