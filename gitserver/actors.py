@@ -41,10 +41,23 @@ def _open_store(path: Path, readonly: bool) -> RepoStore:
     return RepoStore.open(path, readonly=readonly)
 
 
-def _repository(store: RepoStore) -> Repository:
-    from storage.repository import Repository
+_views: dict[int, Repository] = {}
 
-    return Repository(store)
+
+def _repository(store: RepoStore) -> Repository:
+    """The repository view bound to ``store``; one per connection, so its caches live
+    as long as the connection does (they are keyed by the refs state, never stale)."""
+    view = _views.get(id(store))
+    if view is None or view.store is not store:
+        from storage.repository import Repository
+
+        view = _views[id(store)] = Repository(store)
+    return view
+
+
+def _close_store(store: RepoStore) -> None:
+    _views.pop(id(store), None)
+    store.close()
 
 
 class RepoActor:
@@ -112,7 +125,7 @@ class RepoActor:
             finally:
                 if self._dead:  # hibernated by force while we read: nobody will reuse it
                     with trio.CancelScope(shield=True):
-                        await trio.to_thread.run_sync(store.close, limiter=self._host.limiter)
+                        await trio.to_thread.run_sync(_close_store, store, limiter=self._host.limiter)
                 else:
                     self._idle_readers.append(store)
         finally:
@@ -261,4 +274,4 @@ class ActorHost:
 
 def _close_all(stores: list[RepoStore]) -> None:
     for store in stores:
-        store.close()
+        _close_store(store)

@@ -7,7 +7,7 @@ Rules:
 - Git auth: ``git-receive-pack`` (and ``info/refs?service=git-receive-pack``) needs
   ``write``; everything else on the remote needs ``read``. The repo's actor provides
   ``open_repo``; the token id goes into the ``PushContext`` so the reflog says who pushed.
-- After a receive-pack the catalog learns the newest reflog time and size figures (so
+- Inside a receive-pack (before git sees the report) the catalog learns the newest reflog time and size figures (so
   listings show ``last_push_at`` without waking every actor).
 - One JSON line per request on the ``gitserver.access`` logger: at, method, path, status,
   duration_ms, repo, bytes_in, bytes_out, token_id (never a secret). Errors raised before the response
@@ -18,10 +18,12 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from gitserver import repo_files
@@ -133,8 +135,16 @@ class App:
         record = require_repo(token, "write" if writes else "read", record, what)
         actor = self.s.host.actor(record.id, record.path)
 
-        def open_repo(write: bool) -> Any:
-            return actor.writing() if write else actor.reading()
+        catalog = self.s.catalog
+
+        @contextlib.asynccontextmanager
+        async def open_repo(write: bool) -> AsyncIterator[Any]:
+            if not write:
+                async with actor.reading() as repo:
+                    yield repo
+                return
+            async with actor.writing() as repo:
+                yield _RecordingPushes(repo, lambda: _note_push(catalog, record.id, repo.store))
 
         await serve_git(
             request.scope,
@@ -146,13 +156,32 @@ class App:
             push_context=PushContext(token_id=token.id if token else None, via="git"),
             limiter=self.s.limiter,
         )
-        if action == "git-receive-pack":
-            try:
-                at_us = await actor.run_read(repo_files.last_ref_update_us)
-                size, count = await actor.run_read(repo_files.size_figures)
-                await self.s.thread(self.s.catalog.note_push, record.id, at_us, size, count)
-            except Exception:  # bookkeeping only: the push itself is done and answered
-                log.exception("could not record push time of %s", what)
+
+
+class _RecordingPushes:
+    """A repository view whose ``receive_pack`` also records the push in the catalog,
+    in the same worker thread and before git sees the report, so an API read right
+    after ``git push`` returns already shows it."""
+
+    def __init__(self, inner: Any, record: Callable[[], None]) -> None:
+        self._inner = inner
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def receive_pack(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._inner.receive_pack(*args, **kwargs)
+        try:
+            self._record()
+        except Exception:  # bookkeeping only: the push itself is done
+            log.exception("could not record a push in the catalog")
+        return result
+
+
+def _note_push(catalog: Any, repo_id: str, store: Any) -> None:
+    size, count = repo_files.size_figures(store)
+    catalog.note_push(repo_id, repo_files.last_ref_update_us(store), size, count)
 
 
 def _as_api_error(exc: Exception) -> ApiError:

@@ -80,6 +80,15 @@ class Repository:
     def has_object(self, oid: Oid) -> bool:
         return self.store.has_object(oid)
 
+    def head_target(self) -> str | None:
+        """The ref HEAD names, even while that branch does not exist (``ls-refs unborn``)."""
+        return self.store.head()
+
+    def object_size(self, oid: Oid) -> int | None:
+        """The object's inflated size (v2 ``object-info``); None when absent."""
+        header = self.store.object_header(oid)
+        return None if header is None else header[1]
+
     # -- reachability -------------------------------------------------------------------
 
     def _refs_key(self, refs: dict[str, Oid]) -> tuple[tuple[str, Oid], ...]:
