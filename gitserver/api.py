@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitserver import repo_files
+from gitserver import fork_api, history_api, repo_files, snapshot_api
 from gitserver.auth import authenticate, require_admin, require_repo
 from gitserver.catalog import SORTS, BadCursor, RepoExists, RepoRecord
 from gitserver.clock import rfc3339
@@ -72,6 +72,8 @@ class Api:
         r.add("POST", "/namespaces/{ns}/repos/{name}/tokens", self.mint_token)
         r.add("GET", "/namespaces/{ns}/repos/{name}/tokens", self.list_tokens)
         r.add("DELETE", "/tokens/{id}", self.revoke_token)
+        for group in (history_api, fork_api, snapshot_api):
+            group.register(r, self)
         return r
 
     # -- helpers ----------------------------------------------------------------------
