@@ -11,6 +11,10 @@ Rules:
   at creation is kept for display.
 - Methods are synchronous and thread-safe (one connection behind a lock); async callers
   use ``trio.to_thread``. Times are UTC microseconds (``gitserver.clock``).
+- Forks (gitserver.forks): a fork's row names its parent (``forked_from``) and, until its
+  file is made, its refs (``ref_set``, a row of ``ref_sets`` shared by every fork with the
+  same refs). A deleted repo that forks still need moves to ``pools`` (no name, no
+  tokens) until nothing names it as parent.
 - Listing is keyset-paginated: the opaque cursor holds the last row's sort key and id,
   so pages stay stable while repos are created or deleted.
 """
@@ -18,10 +22,12 @@ Rules:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +53,20 @@ CREATE TABLE IF NOT EXISTS repos (
     UNIQUE (namespace, name)
 );
 CREATE INDEX IF NOT EXISTS repos_forked_from ON repos (forked_from);
+CREATE TABLE IF NOT EXISTS ref_sets (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS pools (
+    id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    forked_from TEXT,
+    ref_set TEXT,
+    default_branch TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pools_forked_from ON pools (forked_from);
 """
 _COLUMNS = (
     "id, namespace, name, description, default_branch, created_at, updated_at, "
-    "last_push_at, read_only, public, forked_from, path, size_bytes, object_count"
+    "last_push_at, read_only, public, forked_from, path, size_bytes, object_count, ref_set"
 )
 # sort name -> SQL expression (NULL last_push_at sorts as 0, i.e. "never", first ascending)
 SORTS: dict[str, str] = {
@@ -70,6 +86,10 @@ class RepoExists(CatalogError):
         super().__init__(f"repository {namespace}/{name} already exists")
         self.namespace = namespace
         self.name = name
+
+
+class ParentGone(CatalogError):
+    """A fork's parent was deleted before the fork's row could be written."""
 
 
 class BadCursor(CatalogError):
@@ -92,6 +112,7 @@ class RepoRecord:
     path: Path  # absolute path of the repo's SQLite file
     size_bytes: int = 0  # as of the last push seen by the server (GET recomputes)
     object_count: int = 0
+    ref_set: str | None = None  # a fork whose file is not made yet: its refs (gitserver.forks)
 
     @property
     def full_name(self) -> str:
@@ -129,6 +150,22 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(repos)")}
+        if "ref_set" not in columns:  # catalogs made before lazy forks
+            self._db.execute("ALTER TABLE repos ADD COLUMN ref_set TEXT")
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside one write transaction, under the catalog's lock (for
+        gitserver.forks, whose decisions span several rows and tables)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -150,6 +187,7 @@ class Catalog:
             path=self.data_dir / row[11],
             size_bytes=row[12],
             object_count=row[13],
+            ref_set=row[14],
         )
 
     def create(
@@ -162,20 +200,25 @@ class Catalog:
         read_only: bool = False,
         public: bool = False,
         forked_from: str | None = None,
+        ref_set: str | None = None,
     ) -> RepoRecord:
-        """Insert a new repo row (its file is the caller's job). Raises RepoExists."""
+        """Insert a new repo row (its file is the caller's job). Raises RepoExists, and
+        ParentGone when ``forked_from`` names no live repo."""
         repo_id = secrets.token_hex(8)
         rel = f"repos/{repo_id[:2]}/{repo_id}.sqlite"
         now = now_us()
         with self._lock:
             try:
-                self._db.execute(
-                    f"INSERT INTO repos ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 0, 0)",
+                cur = self._db.execute(
+                    f"INSERT INTO repos ({_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 0, 0, ? "
+                    "WHERE ? IS NULL OR EXISTS (SELECT 1 FROM repos WHERE id = ?)",
                     (repo_id, namespace, name, description, default_branch, now, now,
-                     int(read_only), int(public), forked_from, rel),
+                     int(read_only), int(public), forked_from, rel, ref_set, forked_from, forked_from),
                 )
             except sqlite3.IntegrityError:
                 raise RepoExists(namespace, name) from None
+            if cur.rowcount == 0:
+                raise ParentGone(f"repository {forked_from} no longer exists")
         record = self.get_by_id(repo_id)
         assert record is not None
         return record
@@ -260,3 +303,8 @@ class Catalog:
                 f"SELECT {_COLUMNS} FROM repos WHERE forked_from = ? ORDER BY created_at", (repo_id,)
             ).fetchall()
         return [self._row(r) for r in rows]
+
+    def count(self) -> int:
+        """How many repos exist (for the hibernated-actors gauge)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM repos").fetchone()[0])
