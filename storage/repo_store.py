@@ -5,7 +5,8 @@ Rules:
   at a time). A read-only instance works beside a writer thanks to WAL.
 - Every write method is one transaction: it commits entirely or leaves no row behind.
 - Object reads fall through to the alternates (fork parents) listed in meta
-  ``alternates``, in order, after this store's own tables. Alternates are opened
+  ``alternates``, in order, after this store's own tables (a relative path is relative
+  to this file's directory, so a data dir can move). Alternates are opened
   read-only on first need, follow their own alternates, and are never written.
 - Object ids are raw 20-byte bytes. Reads resolve delta chains through a byte-bounded
   LRU of resolved objects (storage.objcache).
@@ -156,7 +157,7 @@ class RepoStore:
                 for alt_path in self.alternate_paths():
                     try:
                         alt = RepoStore._open(
-                            Path(alt_path), readonly=True, cache_bytes=self._cache.max_bytes // 2,
+                            self.path.parent / alt_path, readonly=True,  # relative: to this file's dir cache_bytes=self._cache.max_bytes // 2,
                             alternate_depth=self._alternate_depth + 1,
                         )
                     except (FileNotFoundError, StorageError, sqlite3.Error):
