@@ -185,6 +185,16 @@ class RepoStore:
         row = self._conn.execute(f"SELECT {_ENTRY_COLS} FROM objects WHERE oid = ?", (oid,)).fetchone()
         return _entry(row) if row else None
 
+    def find_oid_range(self, lo: Oid, hi: Oid, limit: int) -> list[Oid]:
+        """Up to ``limit`` distinct stored ids in ``[lo, hi]`` (alternates included), sorted;
+        abbreviated-id lookups use it."""
+        found = {bytes(r[0]) for r in self._conn.execute(
+            "SELECT oid FROM objects WHERE oid BETWEEN ? AND ? ORDER BY oid LIMIT ?", (lo, hi, limit))}
+        for alt in self._alternates():
+            if alt is not None and len(found) < limit:
+                found.update(alt.find_oid_range(lo, hi, limit))
+        return sorted(found)[:limit]
+
     def has_object(self, oid: Oid) -> bool:
         if self._conn.execute("SELECT 1 FROM objects WHERE oid = ?", (oid,)).fetchone():
             return True
