@@ -34,6 +34,14 @@ lint: $(STAMP)
 clean:
 	rm -rf build dist *.egg-info native/*.so
 
+# `make bench [SIZE=default] [RUNS=3]`: gitserver vs git http-backend (benchmarks/README.md).
+SIZE ?= default,large
+RUNS ?= 3
+.PHONY: bench
+bench: $(STAMP)
+	test -x /usr/sbin/lighttpd || command -v lighttpd || (apt-get update -qq && apt-get install -y -qq lighttpd)
+	$(PY) -m benchmarks.bench_server --size $(SIZE) --runs $(RUNS)
+
 # Builds the container image with podman and tests it end to end (tools/container/).
 .PHONY: image-test
 image-test:
