@@ -157,7 +157,8 @@ class RepoStore:
                 for alt_path in self.alternate_paths():
                     try:
                         alt = RepoStore._open(
-                            self.path.parent / alt_path, readonly=True,  # relative: to this file's dir cache_bytes=self._cache.max_bytes // 2,
+                            self.path.parent / alt_path,  # a relative path is relative to this file's dir
+                            readonly=True, cache_bytes=self._cache.max_bytes // 2,
                             alternate_depth=self._alternate_depth + 1,
                         )
                     except (FileNotFoundError, StorageError, sqlite3.Error):
