@@ -6,7 +6,8 @@ Rules:
 - Single writer: ``writing()`` holds the actor's ``trio.Lock``; readers (``reading()``)
   never take it and use their own read-only SQLite connections (WAL), so clones run beside
   a push and beside each other.
-- Wake = open a SQLite connection, nothing else eager. Hibernate = close every
+- Wake = open a SQLite connection, nothing else eager (a lazy fork's file is made first,
+  through the host's ``materialize`` hook). Hibernate = close every
   connection. A hibernated actor is forgotten by the host: it holds no task, no thread
   and no file descriptor. An actor that was forgotten while a caller still held it
   forwards that caller to the live one, so two actors never write one repo.
@@ -150,6 +151,9 @@ class RepoActor:
 
     async def _open(self, *, readonly: bool) -> RepoStore:
         was_asleep = self.open_connections == 0
+        make = self._host.materialize
+        if make is not None and not self.path.exists():  # a fork made lazily (gitserver.forks)
+            await trio.to_thread.run_sync(make, self.repo_id, limiter=self._host.limiter)
         store = await trio.to_thread.run_sync(_open_store, self.path, readonly, limiter=self._host.limiter)
         if was_asleep:
             self._host._note_wake(self)
@@ -181,6 +185,8 @@ class ActorHost:
         self._actors: OrderedDict[str, RepoActor] = OrderedDict()  # least recently used first
         self._wakes = 0
         self._hibernations = 0
+        # makes the file of a repo that has none yet (a lazy fork), by repo id; set by Services
+        self.materialize: Callable[[str], None] | None = None
 
     def actor(self, repo_id: str, path: Path) -> RepoActor:
         """The live actor for ``repo_id``, created (not yet woken) when there is none."""

@@ -10,7 +10,9 @@ Rules:
 - Repo ids, token ids and file paths are the catalog's; names in URLs are matched
   case-insensitively (see ``gitserver.names``).
 - Deleting a repo drops its catalog row first (new requests see 404), then its actor,
-  its tokens and finally its files.
+  its tokens and finally its files, unless forks still use them (``gitserver.forks``:
+  the file stays as a nameless object pool until the last fork is gone).
+- ``GET /openapi.json`` needs no token.
 
 Routes are registered in ``Api.router``; a later handler set (read API, commits, forks,
 snapshots) adds its own ``register`` function beside this one.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitserver import fork_api, history_api, repo_files, snapshot_api
+from gitserver import fork_api, forks, history_api, openapi, repo_files, snapshot_api
 from gitserver.auth import authenticate, require_admin, require_repo
 from gitserver.catalog import SORTS, BadCursor, RepoExists, RepoRecord
 from gitserver.clock import rfc3339
@@ -72,6 +74,7 @@ class Api:
         r.add("POST", "/namespaces/{ns}/repos/{name}/tokens", self.mint_token)
         r.add("GET", "/namespaces/{ns}/repos/{name}/tokens", self.list_tokens)
         r.add("DELETE", "/tokens/{id}", self.revoke_token)
+        r.add("GET", "/openapi.json", self.openapi)
         for group in (history_api, fork_api, snapshot_api):
             group.register(r, self)
         return r
@@ -192,19 +195,29 @@ class Api:
         token = await self._token(req)
         record, what = await self._lookup(req)
         record = require_repo(token, "read", record, what)
-        actor = self.s.host.actor(record.id, record.path)
-        size, count = await actor.run_read(repo_files.size_figures)
+        if record.ref_set is not None and not record.path.exists():
+            size, count = 0, 0  # a fork not used yet: it has no file, hence no own objects
+        else:
+            actor = self.s.host.actor(record.id, record.path)
+            size, count = await actor.run_read(repo_files.size_figures)
         info = self._info(req, record, await self._parent(record))
         info.update(size_bytes=size, object_count=count)
         return json_response(200, info)
 
     async def delete_repo(self, req: Request) -> Response:
         record = await self._admin_repo(req)
-        await self.s.thread(self.s.catalog.delete, record.id)
+        doomed = await self.s.thread(forks.delete, self.s.catalog, record.id)
+        if doomed is None:
+            raise not_found(f"repository {record.full_name} not found")
         await self.s.host.forget(record.id)
         await self.s.thread(self.s.tokens.revoke_repo, record.id)
-        await self.s.thread(repo_files.remove_files, record.path)
+        for path in doomed:  # this repo's file unless forks still use it, and freed pools
+            await self.s.thread(repo_files.remove_files, path)
         return Response(204)
+
+    async def openapi(self, req: Request) -> Response:
+        """The OpenAPI 3.1 description, built from every route group at request time."""
+        return json_response(200, openapi.document(base_url(req, self.s) + PREFIX))
 
     # -- tokens -----------------------------------------------------------------------
 

@@ -10,13 +10,14 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import trio
 
-from gitserver import admin_token
+from gitserver import admin_token, forks
 from gitserver.actors import ActorHost
 from gitserver.catalog import Catalog
 from gitserver.config import Settings
@@ -44,6 +45,7 @@ class Services:
         tokens = TokenStore(kv, bootstrap_admin=[admin_token.load_or_create(settings)])
         limiter = trio.CapacityLimiter(settings.worker_threads)
         host = ActorHost(limiter=limiter, idle_timeout=settings.idle_timeout, max_resident=settings.max_resident)
+        host.materialize = functools.partial(forks.materialize, catalog)
         return cls(settings, catalog, kv, tokens, limiter, host)
 
     async def thread(self, fn: Callable[..., T], *args: Any) -> T:

@@ -1,0 +1,185 @@
+"""Import: fill an empty repository from another smart-HTTP Git remote, streamed.
+
+How it works:
+- dulwich's HTTP client talks to the remote (protocol v2 or v0, whatever it offers) in a
+  producer thread; every piece of pack data it receives goes into a bounded queue
+  (``QUEUE_PIECES`` pieces), which ``RepoStore.receive`` drains as its ``read_pack`` in the
+  repo's single-writer thread. The pack is never whole in memory, and it is checked like a
+  push: hashed, closed, refs created only when everything is stored.
+- Refs taken: the remote's branches and tags (``refs/heads/*``, ``refs/tags/*``), or only
+  ``refs/heads/<branch>`` when a branch is given. Each is created with compare-and-swap
+  from zero, so the import fails with ``NotEmpty`` unless the repo has no refs at all.
+  The reflog says ``via: import``.
+- ``depth`` is accepted and validated but the whole history is fetched: this store is
+  never shallow (a shallow import would break its closure invariant).
+- The remote's own errors (unreachable, 401, not a git remote, broken pack) become
+  ``ImportFailed`` with the reason; nothing is stored then.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from storage.model import ZERO_OID, Oid, PushContext, RefCommand
+from storage.repo_store import RepoStore
+
+QUEUE_PIECES = 16  # pieces dulwich hands us are at most ~64 KiB: ~1 MiB in flight
+_TAKEN = ("refs/heads/", "refs/tags/")
+
+
+class ImportFailed(Exception):
+    """The remote could not be imported (the message says why)."""
+
+
+class NotEmpty(Exception):
+    """The repository already has refs."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    refs: dict[str, Oid]
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host; ValueError otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("url must be an http:// or https:// Git remote")
+    return url
+
+
+class _Abort(Exception):
+    pass
+
+
+class _Pipe:
+    """A bounded queue of pack pieces between dulwich (producer) and ingest (consumer)."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=QUEUE_PIECES)
+        self._closed = threading.Event()
+        self._buf = b""
+        self._eof = False
+
+    def put(self, item: bytes | BaseException | None) -> None:
+        while not self._closed.is_set():
+            try:
+                self._q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise _Abort
+
+    def read(self, n: int) -> bytes:
+        while len(self._buf) < n and not self._eof:
+            item = self._q.get()
+            if item is None:
+                self._eof = True
+            elif isinstance(item, BaseException):
+                raise ImportFailed(f"fetching from the remote failed: {item}") from item
+            else:
+                self._buf += item
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def import_into(
+    store: RepoStore, url: str, *, branch: str | None, context: PushContext, timeout: float = 600.0
+) -> ImportResult:
+    """Fetch ``url`` into the empty ``store`` (the repo's writer). Raises NotEmpty,
+    ImportFailed."""
+    from dulwich.client import get_transport_and_path
+
+    if store.refs():
+        raise NotEmpty("the repository is not empty")
+    try:
+        client, path = get_transport_and_path(url)
+    except Exception as exc:  # dulwich raises many kinds for odd URLs
+        raise ImportFailed(f"cannot use {url!r}: {exc}") from None
+    pipe = _Pipe()
+    wanted: dict[str, Oid] = {}
+    refs_known = threading.Event()
+    errors: list[BaseException] = []
+
+    def determine_wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
+        for raw_name, raw_oid in refs.items():
+            name = raw_name.decode("utf-8", "replace")
+            if name.endswith("^{}") or not name.startswith(_TAKEN):
+                continue
+            if branch is not None and name != f"refs/heads/{branch}":
+                continue
+            wanted[name] = bytes.fromhex(raw_oid.decode("ascii"))
+        refs_known.set()
+        return sorted({oid.hex().encode() for oid in wanted.values()})
+
+    def produce() -> None:
+        try:
+            client.fetch_pack(path, determine_wants, _EmptyWalker(), pack_data=_sink(pipe.put))
+            pipe.put(None)
+        except _Abort:
+            pass
+        except BaseException as exc:
+            errors.append(exc)
+            refs_known.set()
+            try:
+                pipe.put(exc)
+            except _Abort:
+                pass
+
+    producer = threading.Thread(target=produce, name="gitserver-import", daemon=True)
+    producer.start()
+    try:
+        if not refs_known.wait(timeout) or errors:
+            raise ImportFailed(f"could not list the remote's refs: {errors[0] if errors else 'timed out'}")
+        if not wanted:
+            return ImportResult({})
+        commands = [RefCommand(ZERO_OID, oid, ref) for ref, oid in sorted(wanted.items())]
+        result = store.receive(commands, pipe.read, context)
+        if result.unpack_error:
+            raise ImportFailed(f"the remote's pack was refused: {result.unpack_error}")
+        failed = [r for r in result.refs if r.error]
+        if failed:
+            if any(r.error == "ref already exists" for r in failed):
+                raise NotEmpty("the repository is not empty")
+            raise ImportFailed(f"{failed[0].ref}: {failed[0].error}")
+        return ImportResult(dict(wanted))
+    finally:
+        pipe.close()
+        producer.join(timeout=30)
+
+
+def _sink(put: Callable[[bytes], None]) -> Callable[[bytes], int]:
+    def pack_data(data: bytes) -> int:
+        if data:
+            put(bytes(data))
+        return len(data)
+
+    return pack_data
+
+
+class _EmptyWalker:
+    """A graph walker for a repo that has nothing: no haves, nothing to acknowledge."""
+
+    shallow: set[bytes] = set()
+
+    def ack(self, sha: bytes) -> None:
+        pass
+
+    def nak(self) -> None:
+        pass
+
+    def next(self) -> bytes | None:
+        return None
+
+    __next__ = next
+
+    def __iter__(self) -> Any:
+        return iter(())
