@@ -1,7 +1,7 @@
 """The ASGI application: routing, auth on the Git remote, errors and the access log.
 
 Rules:
-- Routes: ``GET /healthz``; ``/api/v1/...`` (``gitserver.api``);
+- Routes: ``GET /healthz``; ``/api/v1/...`` (``gitserver.api``); ``/ui/...`` (``gitserver.ui``);
   ``/git/{ns}/{repo}[.git]/(info/refs|git-upload-pack|git-receive-pack)`` handed to
   ``smart_http.asgi.serve_git`` after auth. Anything else is 404 in the SPEC error shape.
 - Git auth: ``git-receive-pack`` (and ``info/refs?service=git-receive-pack``) needs
@@ -32,6 +32,7 @@ from gitserver.auth import authenticate, require_repo
 from gitserver.clock import now_us, rfc3339
 from gitserver.errors import ApiError, not_found
 from gitserver.services import Services
+from gitserver.ui import UiApp
 from gitserver.web import Message, Receive, Request, Response, Scope, Send, error_response, json_response
 from smart_http.asgi import serve_git
 from storage.errors import MemoryLimitExceeded
@@ -48,6 +49,7 @@ class App:
     def __init__(self, services: Services) -> None:
         self.s = services
         self.api = Api(services).router()
+        self.ui = UiApp(services, self.api)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -114,6 +116,9 @@ class App:
             request.params = params
             response: Response = await handler(request)
             await response.send(send)
+            return
+        if path == "/ui" or path.startswith("/ui/"):  # the web UI (gitserver/ui)
+            await self.ui(request, send)
             return
         match = _GIT_PATH.match(path)
         if match:
