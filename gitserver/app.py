@@ -12,6 +12,8 @@ Rules:
 - One JSON line per request on the ``gitserver.access`` logger: at, method, path, status,
   duration_ms, repo, bytes_in, bytes_out, token_id (never a secret). Errors raised before the response
   starts become SPEC error responses; later ones can only be logged.
+- ``GET /metrics``: Prometheus text (``gitserver.metrics``); every request is observed
+  there with its route template, status, duration and body bytes.
 - The lifespan protocol is acknowledged but owns nothing: the CLI opens ``Services`` and
   runs the actor host in the same nursery as hypercorn.
 """
@@ -26,11 +28,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from gitserver import repo_files
+from gitserver import metrics, repo_files
 from gitserver.api import PREFIX, Api
 from gitserver.auth import authenticate, require_repo
 from gitserver.clock import now_us, rfc3339
 from gitserver.errors import ApiError, not_found
+from gitserver.metrics import Metrics
 from gitserver.services import Services
 from gitserver.ui import UiApp
 from gitserver.web import Message, Receive, Request, Response, Scope, Send, error_response, json_response
@@ -49,6 +52,7 @@ class App:
     def __init__(self, services: Services) -> None:
         self.s = services
         self.api = Api(services).router()
+        self.metrics = Metrics()
         self.ui = UiApp(services, self.api)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -87,6 +91,14 @@ class App:
             if error.status >= 500:
                 log.exception("internal error on %s %s", request.method, request.path)
         finally:
+            self.metrics.observe(
+                request.state.get("route", "other"),
+                request.method,
+                seen["status"],
+                time.monotonic() - started,
+                seen["bytes_in"],
+                seen["bytes_out"],
+            )
             if self.s.settings.access_log:
                 access_log.info(
                     json.dumps(
@@ -106,14 +118,20 @@ class App:
 
     async def _dispatch(self, request: Request, send: Send) -> None:
         path = request.path
+        if path == "/metrics":
+            request.state["route"] = "/metrics"
+            await self._metrics(request, send)
+            return
         if path == "/healthz":
+            request.state["route"] = "/healthz"
             if request.method not in ("GET", "HEAD"):
                 raise ApiError("INVALID_INPUT", "use GET", status=405, headers=((b"allow", b"GET"),))
             await json_response(200, {"status": "ok"}).send(send)
             return
         if path == PREFIX or path.startswith(PREFIX + "/"):
-            handler, params = self.api.resolve(request.method, path[len(PREFIX) :] or "/")
+            handler, params, pattern = self.api.resolve_route(request.method, path[len(PREFIX) :] or "/")
             request.params = params
+            request.state["route"] = PREFIX + pattern
             response: Response = await handler(request)
             await response.send(send)
             return
@@ -122,9 +140,19 @@ class App:
             return
         match = _GIT_PATH.match(path)
         if match:
+            request.state["route"] = f"git {match.group(3)}"
             await self._git(request, send, match.group(1), match.group(2), match.group(3))
             return
         raise not_found(f"no such endpoint: {path}")
+
+    async def _metrics(self, request: Request, send: Send) -> None:
+        if request.method not in ("GET", "HEAD"):
+            raise ApiError("INVALID_INPUT", "use GET", status=405, headers=((b"allow", b"GET"),))
+        if not metrics.authorized(request.headers.get("authorization"), self.s.settings.metrics_token):
+            raise ApiError("UNAUTHORIZED", "this endpoint needs the metrics token", headers=((b"www-authenticate", b"Bearer"),))
+        repos = await self.s.thread(self.s.catalog.count)
+        body = self.metrics.render(self.s.host.statistics(), repos)
+        await Response(200, body, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]).send(send)
 
     async def _git(self, request: Request, send: Send, ns: str, name: str, action: str) -> None:
         what = f"{ns}/{name}"

@@ -134,6 +134,11 @@ class Router:
 
     def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
         """The handler and path params for a request; raises ApiError 404 or 405."""
+        handler, params, _pattern = self.resolve_route(method, path)
+        return handler, params
+
+    def resolve_route(self, method: str, path: str) -> tuple[Handler, dict[str, str], str]:
+        """Like ``resolve``, plus the matched pattern (``/repos/{name}``, for metrics)."""
         parts = path.strip("/").split("/")
         allowed: list[str] = []
         for route in self._routes:
@@ -141,7 +146,7 @@ class Router:
             if params is None:
                 continue
             if route.method == method:
-                return route.handler, params
+                return route.handler, params, "/" + "/".join(route.segments)
             allowed.append(route.method)
         if allowed:
             raise ApiError(
