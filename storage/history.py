@@ -149,3 +149,50 @@ def walk(store: RepoStore, start: Oid, path: str = "") -> Iterator[Commit]:
         page = log_page(store, frontier, 100, path)
         yield from page.commits
         frontier = page.frontier
+
+
+@dataclass(frozen=True, slots=True)
+class ReflogRow:
+    id: int
+    ref: str
+    old: Oid
+    new: Oid
+    at_us: int
+    token_id: str | None
+    via: str
+    message: str
+
+
+def reflog_page(
+    store: RepoStore,
+    ref: str | None,
+    since_us: int | None,
+    until_us: int | None,
+    limit: int,
+    before_id: int | None = None,
+) -> tuple[list[ReflogRow], int | None]:
+    """Reflog rows newest first (``at`` bounds inclusive) and the cursor of the next page
+    (the last row's id, or None when no row is left)."""
+    where: list[str] = []
+    args: list[object] = []
+    for cond, value in (
+        ("ref = ?", ref),
+        ("at >= ?", since_us),
+        ("at <= ?", until_us),
+        ("id < ?", before_id),
+    ):
+        if value is not None:
+            where.append(cond)
+            args.append(value)
+    sql = "SELECT id, ref, old, new, at, token_id, via, message FROM reflog"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC LIMIT ?"
+    args.append(limit + 1)
+    rows = [
+        ReflogRow(i, r, bytes(o), bytes(n), at, tok, via, msg or "")
+        for i, r, o, n, at, tok, via, msg in store.connection.execute(sql, args)
+    ]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
