@@ -22,8 +22,8 @@ from typing import Any, cast
 
 import trio
 
-from gitserver import repo_files
-from gitserver.catalog import Catalog, RepoExists
+from gitserver import forks, repo_files
+from gitserver.catalog import Catalog, ParentGone, RepoExists
 from gitserver.clock import rfc3339
 from gitserver.config import ConfigError, Settings, add_data_dir_flag, add_serve_flags, load_settings
 from gitserver.errors import ApiError
@@ -142,6 +142,7 @@ def _repo_json(record: Any) -> dict[str, Any]:
         "last_push_at": rfc3339(record.last_push_at),
         "read_only": record.read_only,
         "public": record.public,
+        "forked_from": record.forked_from,
         "path": str(record.path),
     }
 
@@ -155,7 +156,10 @@ def _repo_command(settings: Settings, args: argparse.Namespace) -> None:
             while True:
                 records, cursor = catalog.list_page(ns, limit=200, cursor=cursor, sort="name")
                 for record in records:
-                    print(json.dumps(_repo_json(record)))
+                    out = _repo_json(record)
+                    parent = catalog.get_by_id(record.forked_from) if record.forked_from else None
+                    out["forked_from"] = parent.full_name if parent else None  # as the API shows it
+                    print(json.dumps(out))
                 if cursor is None:
                     return
         ns, name = _split_repo(args.target)
@@ -176,19 +180,76 @@ def _repo_command(settings: Settings, args: argparse.Namespace) -> None:
                 raise UserError(str(exc)) from None
             print(json.dumps(_repo_json(record)))
             return
+        if args.action == "fork":
+            fork = _repo_json(_fork(catalog, ns, name, args))
+            print(json.dumps({**fork, "forked_from": f"{ns}/{name}"}))
+            return
         # delete
         doomed = catalog.get(ns, name)
         if doomed is None:
             raise UserError(f"repository {ns}/{name} not found")
-        catalog.delete(doomed.id)
+        paths = forks.delete(catalog, doomed.id) or []
         kv = open_kv(settings.kv_url)
         try:
             TokenStore(kv).revoke_repo(doomed.id)
         finally:
             kv.close()
-        repo_files.remove_files(doomed.path)
+        for path in paths:  # none while forks still use this repo's objects
+            repo_files.remove_files(path)
     finally:
         catalog.close()
+
+
+def _fork(catalog: Catalog, ns: str, name: str, args: argparse.Namespace) -> Any:
+    from storage.repo_store import RepoStore
+
+    source = catalog.get(ns, name)
+    if source is None:
+        raise UserError(f"repository {ns}/{name} not found")
+    target_ns = check_namespace(args.namespace or source.namespace)
+    check_repo_name(args.name)
+    refs = forks.pending_refs(catalog, source)
+    if refs is None:
+        with RepoStore.open(source.path, readonly=True) as store:
+            refs = store.refs()
+    try:
+        return forks.create_fork(
+            catalog,
+            source,
+            refs,
+            namespace=target_ns,
+            name=args.name,
+            read_only=args.read_only,
+            default_branch_only=args.default_branch_only,
+        )
+    except (RepoExists, ParentGone, forks.ForkError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def _token_list(settings: Settings, args: argparse.Namespace) -> None:
+    ns, name = _split_repo(args.repo)
+    catalog = Catalog(settings.data_dir)
+    try:
+        record = catalog.get(ns, name)
+    finally:
+        catalog.close()
+    if record is None:
+        raise UserError(f"repository {ns}/{name} not found")
+    kv = open_kv(settings.kv_url)
+    try:
+        for info in TokenStore(kv).list_for_repo(record.id):
+            print(json.dumps(info.public_json(record.full_name)))
+    finally:
+        kv.close()
+
+
+def _token_revoke(settings: Settings, args: argparse.Namespace) -> None:
+    kv = open_kv(settings.kv_url)
+    try:
+        if TokenStore(kv).revoke(args.id) is None:
+            raise UserError(f"token {args.id} not found")
+    finally:
+        kv.close()
 
 
 # -- argument parsing ---------------------------------------------------------------------
@@ -210,6 +271,14 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--repo", metavar="NS/NAME", help="a token for one repository")
     create.add_argument("--scope", choices=("read", "write", "admin"))
     create.add_argument("--ttl", type=int, default=DEFAULT_TTL, metavar="SECONDS")
+    listing = token_sub.add_parser("list", help="list a repository's tokens (JSON lines, no secrets)")
+    add_data_dir_flag(listing)
+    listing.add_argument("--kv", dest="kv", default=None, metavar="URL")
+    listing.add_argument("--repo", metavar="NS/NAME", required=True)
+    revoke = token_sub.add_parser("revoke", help="revoke a token by id")
+    add_data_dir_flag(revoke)
+    revoke.add_argument("--kv", dest="kv", default=None, metavar="URL")
+    revoke.add_argument("id")
 
     repo = sub.add_parser("repo", help="manage repositories offline")
     repo_sub = repo.add_subparsers(dest="action", required=True)
@@ -217,6 +286,7 @@ def _parser() -> argparse.ArgumentParser:
         ("create", "create a repository", "NS/NAME"),
         ("list", "list a namespace's repositories (JSON lines)", "NS"),
         ("delete", "delete a repository and its tokens", "NS/NAME"),
+        ("fork", "fork a repository without copying objects", "NS/NAME"),
     ):
         p = repo_sub.add_parser(action, help=helptext)
         p.add_argument("target", metavar=target)
@@ -227,6 +297,11 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--default-branch", default="main")
             p.add_argument("--read-only", action="store_true")
             p.add_argument("--public", action="store_true")
+        if action == "fork":
+            p.add_argument("--name", required=True, help="the fork's name")
+            p.add_argument("--namespace", default=None, help="the fork's namespace (default: the source's)")
+            p.add_argument("--default-branch-only", action="store_true")
+            p.add_argument("--read-only", action="store_true")
     return parser
 
 
@@ -239,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             trio.run(_serve, settings)
         elif args.command == "token":
-            _token_create(settings, args)
+            {"create": _token_create, "list": _token_list, "revoke": _token_revoke}[args.action](settings, args)
         else:
             _repo_command(settings, args)
     except (ConfigError, UserError, TokenError) as exc:
