@@ -5,7 +5,7 @@ Rules:
   ask ``ctx.repo(ns, name)`` for a repo they may read: it applies the same decision as
   the API (``gitserver.auth.require_repo``), public repos included.
 - Every UI response carries a strict Content-Security-Policy (no inline script, no
-  third-party origin), ``nosniff``, ``no-referrer`` and ``frame-ancestors 'none'``; HTML
+  third-party origin), ``nosniff``, ``Referrer-Policy: same-origin`` (``no-referrer`` would make browsers send ``Origin: null`` on our own forms) and ``frame-ancestors 'none'``; HTML
   pages are ``no-store`` because they show private content.
 - ``Redirect`` is raised by views (after a POST, or to the login page).
 """
@@ -36,7 +36,7 @@ CSP = (
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
 

@@ -94,6 +94,7 @@ def tree_page(store: RepoStore, rev: str, path: str) -> TreePage:
             header = store.object_header(child.oid) if child.kind == "blob" else None
             name = child.path.rsplit("/", 1)[-1]
             entries.append(Entry(name, child.path, child.kind, child.mode, header[1] if header else None))
+    entries.sort(key=lambda e: e.kind != "tree")  # directories first, git order within each group
     return TreePage(commit, item, entries)
 
 
@@ -136,20 +137,52 @@ def reflog(store: RepoStore, ref: str | None) -> list[ReflogEntry]:
     return list(reversed(store.reflog(ref=ref)))
 
 
-def check_rev(store: RepoStore, rev: str) -> str:
-    """``rev`` resolved to a full commit id (hex); raises like ``resolve_commit``."""
-    return revisions.resolve_commit(store, rev).hex()
-
-
-def no_such(what: str) -> ApiError:
-    return not_found(what)
+MAX_DIFF_FILES = 300
+MAX_DIFF_BLOB = 1024 * 1024  # larger files are listed with their status but no lines
 
 
 def diff_files(store: RepoStore, from_rev: str | None, to_rev: str) -> list[FileChange]:
-    """What changed from ``from_rev`` (None: nothing, for a root commit) to ``to_rev``,
-    per file with renames, from the storage diff."""
-    try:
-        from storage import diff as storage_diff  # noqa: F401  (the read layer's diff, issue #4)
-    except ImportError:
-        raise ApiError("NOT_FOUND", "diffs are not available on this server yet") from None
-    raise ApiError("NOT_FOUND", "diffs are not wired yet")
+    """What changed from ``from_rev`` (None: the empty tree, for a root commit) to
+    ``to_rev``, per file, renames detected: ``storage.treediff`` finds the files (git's
+    ``-M50%``), ``storage.hunks`` the lines (git-identical hunks)."""
+    from storage import hunks, treediff
+
+    old_tree = revisions.resolve_treeish(store, from_rev) if from_rev else None
+    new_tree = revisions.resolve_treeish(store, to_rev)
+    changes = treediff.detect_renames(store, list(treediff.tree_changes(store, old_tree, new_tree)))
+    out: list[FileChange] = []
+    for change in changes[:MAX_DIFF_FILES]:
+        old = _blob(store, change.old)
+        new = _blob(store, change.new)
+        binary = treediff.is_binary(old or b"") or treediff.is_binary(new or b"")
+        patch, added, removed = "", 0, 0
+        if not binary and old is not None and new is not None:
+            lines, added, removed = hunks.text_diff(old, new)
+            patch = b"".join(lines).decode("utf-8", "replace")
+        elif not binary:
+            patch = "(too large to show)"
+        out.append(
+            FileChange(
+                path=change.path,
+                old_path=change.old.path if change.old is not None else None,
+                status=change.status,
+                additions=added,
+                deletions=removed,
+                binary=binary,
+                patch=patch,
+            )
+        )
+    return out
+
+
+def _blob(store: RepoStore, side: object) -> bytes | None:
+    """A side's bytes (b"" for an absent side or a submodule); None when too large."""
+    if side is None:
+        return b""
+    oid: Oid = side.oid  # type: ignore[attr-defined]
+    header = store.object_header(oid)
+    if header is None or header[0] != ObjType.BLOB:
+        return b""
+    if header[1] > MAX_DIFF_BLOB:
+        return None
+    return store.get_object(oid)[1]

@@ -45,8 +45,9 @@ def _path(ctx: Ctx) -> str:
     return ctx.query.get("path", "").strip("/")
 
 
-def repo_url(record: RepoRecord, view: str = "", **query: object) -> str:
-    segments = ["ui", record.namespace, record.name] + ([view] if view else [])
+def repo_url(record: RepoRecord, sub: str = "", /, **query: object) -> str:
+    """``/ui/{ns}/{name}[/sub]?query`` (``view`` and ``rev`` are ordinary query keys)."""
+    segments = ["ui", record.namespace, record.name] + ([sub] if sub else [])
     return url(segments, query)
 
 
