@@ -2,7 +2,9 @@
 object-info, report-status(-v2) and ERR lines.
 
 Rules:
-- Pure functions returning bytes; every line ends in LF.
+- Pure functions returning bytes; every line ends in LF except ``shallow`` and
+  ``unshallow``, which git's upload-pack writes without one (``send_shallow``,
+  ``send_unshallow``) and libgit2 only parses that way.
 - report-status-v2 is report-status plus optional ``option`` lines; we never rewrite
   refs, so both serialize the same ``ok``/``ng`` lines.
 """
@@ -35,8 +37,8 @@ def nak() -> bytes:
 
 def shallow_lines(update: ShallowUpdate) -> bytes:
     """The shallow and unshallow lines (v0 shallow-update and v2 shallow-info body)."""
-    out = [pkt_text(f"shallow {oid.hex()}") for oid in update.shallow]
-    out += [pkt_text(f"unshallow {oid.hex()}") for oid in update.unshallow]
+    out = [pkt(b"shallow " + oid.hex().encode()) for oid in update.shallow]
+    out += [pkt(b"unshallow " + oid.hex().encode()) for oid in update.unshallow]
     return b"".join(out)
 
 
