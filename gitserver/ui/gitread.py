@@ -138,51 +138,28 @@ def reflog(store: RepoStore, ref: str | None) -> list[ReflogEntry]:
 
 
 MAX_DIFF_FILES = 300
-MAX_DIFF_BLOB = 1024 * 1024  # larger files are listed with their status but no lines
 
 
 def diff_files(store: RepoStore, from_rev: str | None, to_rev: str) -> list[FileChange]:
     """What changed from ``from_rev`` (None: the empty tree, for a root commit) to
-    ``to_rev``, per file, renames detected: ``storage.treediff`` finds the files (git's
-    ``-M50%``), ``storage.hunks`` the lines (git-identical hunks)."""
-    from storage import hunks, treediff
+    ``to_rev``, per file: ``storage.diff.diff_trees`` (renames as ``git diff -M``, patches
+    identical to git's), the first ``MAX_DIFF_FILES`` files."""
+    from storage import diff
 
     old_tree = revisions.resolve_treeish(store, from_rev) if from_rev else None
     new_tree = revisions.resolve_treeish(store, to_rev)
-    changes = treediff.detect_renames(store, list(treediff.tree_changes(store, old_tree, new_tree)))
     out: list[FileChange] = []
-    for change in changes[:MAX_DIFF_FILES]:
-        old = _blob(store, change.old)
-        new = _blob(store, change.new)
-        binary = treediff.is_binary(old or b"") or treediff.is_binary(new or b"")
-        patch, added, removed = "", 0, 0
-        if not binary and old is not None and new is not None:
-            lines, added, removed = hunks.text_diff(old, new)
-            patch = b"".join(lines).decode("utf-8", "replace")
-        elif not binary:
-            patch = "(too large to show)"
+    for fd in itertools.islice(diff.diff_trees(store, old_tree, new_tree), MAX_DIFF_FILES):
+        change = fd.change
         out.append(
             FileChange(
                 path=change.path,
                 old_path=change.old.path if change.old is not None else None,
                 status=change.status,
-                additions=added,
-                deletions=removed,
-                binary=binary,
-                patch=patch,
+                additions=fd.additions,
+                deletions=fd.deletions,
+                binary=fd.binary,
+                patch=fd.patch.decode("utf-8", "replace"),
             )
         )
     return out
-
-
-def _blob(store: RepoStore, side: object) -> bytes | None:
-    """A side's bytes (b"" for an absent side or a submodule); None when too large."""
-    if side is None:
-        return b""
-    oid: Oid = side.oid  # type: ignore[attr-defined]
-    header = store.object_header(oid)
-    if header is None or header[0] != ObjType.BLOB:
-        return b""
-    if header[1] > MAX_DIFF_BLOB:
-        return None
-    return store.get_object(oid)[1]
