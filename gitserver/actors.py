@@ -23,9 +23,9 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import trio
 
@@ -61,6 +61,31 @@ def _close_store(store: RepoStore) -> None:
     store.close()
 
 
+class WriteHooks(Protocol):
+    def before_write(self, repo_id: str) -> None: ...
+
+    def after_write(self, repo_id: str, store: RepoStore) -> None: ...
+
+
+class _HookedPushes:
+    """A writer's repository view whose ``receive_pack`` runs the write hooks around the
+    push, in the push's worker thread, before git sees the report."""
+
+    def __init__(self, inner: Repository, repo_id: str, hooks: WriteHooks) -> None:
+        self._inner = inner
+        self._repo_id = repo_id
+        self._hooks = hooks
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def receive_pack(self, *args: Any, **kwargs: Any) -> Any:
+        self._hooks.before_write(self._repo_id)
+        result = self._inner.receive_pack(*args, **kwargs)
+        self._hooks.after_write(self._repo_id, self._inner.store)
+        return result
+
+
 class RepoActor:
     """The single owner of one repository's SQLite file inside this process."""
 
@@ -93,9 +118,12 @@ class RepoActor:
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[Repository]:
-        """The repository's single writer; other writers wait."""
+        """The repository's single writer; other writers wait. Its ``receive_pack`` runs
+        the host's write hooks (durability) around the push."""
         async with self._write_store() as store:
-            yield _repository(store)
+            repo = _repository(store)
+            hooks = self._host.write_hooks
+            yield repo if hooks is None else _HookedPushes(repo, self.repo_id, hooks)  # type: ignore[misc]
 
     async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(store, *args)`` in a worker thread on a read connection."""
@@ -103,9 +131,21 @@ class RepoActor:
             return await trio.to_thread.run_sync(fn, store, *args, limiter=self._host.limiter)
 
     async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(store, *args)`` in a worker thread as the repo's single writer."""
+        """Run ``fn(store, *args)`` in a worker thread as the repo's single writer, between
+        the host's write hooks (``before_write`` may refuse, ``after_write`` makes it durable)."""
+        hooks = self._host.write_hooks
+        repo_id = self.repo_id
+
+        def call(store: RepoStore, *a: Any) -> T:
+            if hooks is not None:
+                hooks.before_write(repo_id)
+            result = fn(store, *a)
+            if hooks is not None:
+                hooks.after_write(repo_id, store)
+            return result
+
         async with self._write_store() as store:
-            return await trio.to_thread.run_sync(fn, store, *args, limiter=self._host.limiter)
+            return await trio.to_thread.run_sync(call, store, *args, limiter=self._host.limiter)
 
     # -- connections ----------------------------------------------------------------
 
@@ -154,6 +194,8 @@ class RepoActor:
         make = self._host.materialize
         if make is not None and not self.path.exists():  # a fork made lazily (gitserver.forks)
             await trio.to_thread.run_sync(make, self.repo_id, limiter=self._host.limiter)
+        if was_asleep and self._host.before_wake is not None:  # rehydration (gitserver.tiering)
+            await self._host.before_wake(self.repo_id, self.path)
         store = await trio.to_thread.run_sync(_open_store, self.path, readonly, limiter=self._host.limiter)
         if was_asleep:
             self._host._note_wake(self)
@@ -187,6 +229,10 @@ class ActorHost:
         self._hibernations = 0
         # makes the file of a repo that has none yet (a lazy fork), by repo id; set by Services
         self.materialize: Callable[[str], None] | None = None
+        # awaited before a sleeping actor opens its file (rebuilds a dropped file); and the
+        # hooks run around every write in its worker thread; both set by gitserver.tiering
+        self.before_wake: Callable[[str, Path], Awaitable[None]] | None = None
+        self.write_hooks: WriteHooks | None = None
 
     def actor(self, repo_id: str, path: Path) -> RepoActor:
         """The live actor for ``repo_id``, created (not yet woken) when there is none."""

@@ -213,6 +213,7 @@ class Api:
         await self.s.thread(self.s.tokens.revoke_repo, record.id)
         for path in doomed:  # this repo's file unless forks still use it, and freed pools
             await self.s.thread(repo_files.remove_files, path)
+        await self.s.thread(self.s.tiering.repo_deleted, record.id, record.path in doomed)
         return Response(204)
 
     async def openapi(self, req: Request) -> Response:

@@ -24,10 +24,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,8 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # called with each new record after ``create`` (gitserver.catalog_mirror); errors logged
+        self.on_create: Callable[[RepoRecord], None] | None = None
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(repos)")}
         if "ref_set" not in columns:  # catalogs made before lazy forks
             self._db.execute("ALTER TABLE repos ADD COLUMN ref_set TEXT")
@@ -221,6 +224,11 @@ class Catalog:
                 raise ParentGone(f"repository {forked_from} no longer exists")
         record = self.get_by_id(repo_id)
         assert record is not None
+        if self.on_create is not None:
+            try:
+                self.on_create(record)
+            except Exception:  # the blob-store copy catches up at the next push or start
+                logging.getLogger("gitserver.catalog").exception("could not mirror new repo %s", repo_id)
         return record
 
     def get(self, namespace: str, name: str) -> RepoRecord | None:

@@ -81,6 +81,7 @@ async def _serve(settings: Settings) -> None:
 
                 nursery.start_soon(watch_signals)
                 await nursery.start(services.host.run)
+                await nursery.start(services.tiering.run)
                 async with trio.open_nursery() as web:
                     binds = await web.start(
                         partial(serve, cast(Any, App(services)), config, shutdown_trigger=stop.wait)
@@ -280,6 +281,11 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--kv", dest="kv", default=None, metavar="URL")
     revoke.add_argument("id")
 
+    fsck = sub.add_parser("fsck", help="verify one repository and its latest snapshot (exit 1 on problems)")
+    fsck.add_argument("target", metavar="NS/NAME")
+    add_data_dir_flag(fsck)
+    fsck.add_argument("--blob-store", dest="blob_store", default=None, metavar="URL")
+
     repo = sub.add_parser("repo", help="manage repositories offline")
     repo_sub = repo.add_subparsers(dest="action", required=True)
     for action, helptext, target in (
@@ -313,6 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(flags)
         if args.command == "serve":
             trio.run(_serve, settings)
+        elif args.command == "fsck":
+            from gitserver import fsck_cmd
+
+            return fsck_cmd.run(settings, *_split_repo(args.target))
         elif args.command == "token":
             {"create": _token_create, "list": _token_list, "revoke": _token_revoke}[args.action](settings, args)
         else:

@@ -36,6 +36,9 @@ class Settings:
     tls_key: Path | None = None
     durability: str = "local"  # local | remote
     idle_timeout: float = 60.0  # seconds an actor stays awake without traffic
+    cold_after: float = 30 * 86400.0  # seconds unused before a repo's local file is dropped (gitserver.tiering)
+    snapshot_after_bytes: int = 64 << 20  # new pack bytes since the last snapshot that trigger one
+    snapshot_after_segments: int = 200  # shipped segments since the last snapshot that trigger one
     metrics_token: str | None = None
     admin_token: str | None = None  # GITSERVER_ADMIN_TOKEN only
     max_resident: int = 1000  # live actors before the least recently used is evicted
@@ -122,6 +125,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "tls_key": Path,
     "durability": _durability,
     "idle_timeout": _positive_float,
+    "cold_after": _positive_float,
+    "snapshot_after_bytes": _positive_int,
+    "snapshot_after_segments": _positive_int,
     "metrics_token": str,
     "admin_token": str,
     "max_resident": _positive_int,

@@ -1,7 +1,8 @@
 """The server's long-lived parts, opened once and shared by the app and the API.
 
 Rules:
-- ``Services.open`` is synchronous and eager: data dir, catalog, KV store and the
+- ``Services.open`` is synchronous and eager: data dir, catalog, KV store, blob store
+  (an empty catalog is restored from it, gitserver.tiering) and the
   bootstrap admin token are ready before the first request (bad config fails at start).
 - ``thread`` runs blocking work (catalog, KV, repo files) in a worker thread under the
   one ``CapacityLimiter`` that the actors use too, so blocking work is bounded overall.
@@ -21,7 +22,9 @@ from gitserver import admin_token, forks
 from gitserver.actors import ActorHost
 from gitserver.catalog import Catalog
 from gitserver.config import Settings
+from gitserver.tiering import Tiering
 from gitserver.tokens import TokenStore
+from storage.blobstore import BlobStore, open_blobstore
 from storage.kv import KV, open_kv
 
 T = TypeVar("T")
@@ -35,6 +38,8 @@ class Services:
     tokens: TokenStore
     limiter: trio.CapacityLimiter
     host: ActorHost
+    blobs: BlobStore
+    tiering: Tiering
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -46,7 +51,10 @@ class Services:
         limiter = trio.CapacityLimiter(settings.worker_threads)
         host = ActorHost(limiter=limiter, idle_timeout=settings.idle_timeout, max_resident=settings.max_resident)
         host.materialize = functools.partial(forks.materialize, catalog)
-        return cls(settings, catalog, kv, tokens, limiter, host)
+        blobs = open_blobstore(settings.blob_store_url)
+        tiering = Tiering(settings, blobs, catalog, host, limiter)
+        tiering.install()  # restores the catalog of an empty data dir from the blob store
+        return cls(settings, catalog, kv, tokens, limiter, host, blobs, tiering)
 
     async def thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in a worker thread under the shared limiter."""
@@ -55,3 +63,4 @@ class Services:
     def close(self) -> None:
         self.catalog.close()
         self.kv.close()
+        self.blobs.close()

@@ -94,6 +94,7 @@ class Manifest:
     writer: str
     generation: int = 0
     head: str = "refs/heads/main"
+    alternates: tuple[str, ...] = ()  # the store's alternates (a fork's parent files, relative)
     pack_mark: int = 0
     reflog_mark: int = 0
     snapshot: SnapshotInfo | None = None
@@ -116,6 +117,7 @@ class Manifest:
                 snapshot=SnapshotInfo(**snap) if snap else None,
                 segments=tuple(SegmentInfo(**s) for s in data.pop("segments")),
                 history=tuple(SnapshotInfo(**s) for s in data.pop("history")),
+                alternates=tuple(data.pop("alternates", ())),
                 **data,
             )
         except (ValueError, TypeError, KeyError) as exc:

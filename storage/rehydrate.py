@@ -82,7 +82,15 @@ def remove_store_files(path: Path) -> None:
             Path(str(path) + suffix).unlink()
 
 
-def rehydrate(blobs: BlobStore, repo_id: str, path: Path) -> tuple[Manifest, str] | None:
+def rehydrate_copy(blobs: BlobStore, repo_id: str, path: Path) -> bool:
+    """Rebuild a private copy at ``path`` without claiming the manifest (fsck); False when
+    the repo has nothing in the blob store."""
+    return rehydrate(blobs, repo_id, path, claim=False) is not None
+
+
+def rehydrate(
+    blobs: BlobStore, repo_id: str, path: Path, *, claim: bool = True
+) -> tuple[Manifest, str] | None:
     """Rebuild ``path`` from the repo's manifest; None (and no file) when it has none.
 
     Returns the claimed manifest and its ETag. Raises RepoFenced, BlobStoreError,
@@ -96,7 +104,7 @@ def rehydrate(blobs: BlobStore, repo_id: str, path: Path) -> tuple[Manifest, str
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = new_writer_id()
     try:
-        store = RepoStore.create(tmp, head=manifest.head)
+        store = RepoStore.create(tmp, head=manifest.head, alternates=manifest.alternates)
         try:
             if manifest.snapshot is not None:
                 _load_snapshot(store, blobs, repo_id, manifest.snapshot)
@@ -107,7 +115,7 @@ def rehydrate(blobs: BlobStore, repo_id: str, path: Path) -> tuple[Manifest, str
         finally:
             store.close()
         claimed = manifest.bump(writer=writer, pack_mark=pack_mark, reflog_mark=reflog_mark)
-        new_etag = put_manifest(blobs, claimed, etag)
+        new_etag = put_manifest(blobs, claimed, etag) if claim else etag
         remove_store_files(path)
         os.replace(tmp, path)
         _fsync_dir(path.parent)

@@ -54,6 +54,7 @@ class Replica:
         self.repo_id = repo_id
         self.lock = threading.Lock()
         self._cached: tuple[Manifest, str] | None = None
+        self._loaded = False  # _cached is known (None then means: no manifest yet)
         self._fenced: RepoFenced | None = None
 
     # -- state ----------------------------------------------------------------------------
@@ -62,12 +63,14 @@ class Replica:
         """Use this manifest as current (after a rehydrate claimed it)."""
         with self.lock:
             self._cached = (manifest, etag)
+            self._loaded = True
             self._fenced = None
 
     def reset(self) -> None:
         """Forget the cached manifest and any fencing (the local file was replaced)."""
         with self.lock:
             self._cached = None
+            self._loaded = False
             self._fenced = None
 
     @property
@@ -76,8 +79,9 @@ class Replica:
 
     def current(self) -> tuple[Manifest, str] | None:
         """The manifest (cached, else read) and its ETag; None when there is none."""
-        if self._cached is None:
+        if not self._loaded:
             self._cached = load_manifest(self.blobs, self.repo_id)
+            self._loaded = True
         return self._cached
 
     def _owned(self, writer: str, head: str) -> tuple[Manifest, str | None]:
@@ -97,9 +101,9 @@ class Replica:
             new_etag = put_manifest(self.blobs, manifest, etag)
         except RepoFenced as exc:
             self._fenced = exc
-            self._cached = None
+            self._cached, self._loaded = None, False
             raise
-        self._cached = (manifest, new_etag)
+        self._cached, self._loaded = (manifest, new_etag), True
         return new_etag
 
     # -- segments -------------------------------------------------------------------------
@@ -114,6 +118,7 @@ class Replica:
         with self.lock:
             head = store.head()
             manifest, etag = self._owned(writer, head)
+            alternates = tuple(store.alternate_paths())
             packs = conn.execute(
                 "SELECT id, size FROM packs WHERE id > ? ORDER BY id", (manifest.pack_mark,)
             ).fetchall()
@@ -122,9 +127,9 @@ class Replica:
                 (manifest.reflog_mark,),
             ).fetchall()
             if not packs and not logs:
-                if etag is not None and head == manifest.head:
+                if etag is not None and head == manifest.head and alternates == manifest.alternates:
                     return None
-                self._put(manifest.bump(head=head), etag)
+                self._put(manifest.bump(head=head, alternates=alternates), etag)
                 return None
             pack_mark = packs[-1][0] if packs else manifest.pack_mark
             reflog_mark = logs[-1][0] if logs else manifest.reflog_mark
@@ -143,6 +148,7 @@ class Replica:
             self._put(
                 manifest.bump(
                     head=head,
+                    alternates=alternates,
                     pack_mark=pack_mark,
                     reflog_mark=reflog_mark,
                     segments=(*manifest.segments, seg),
