@@ -6,7 +6,8 @@ Rules:
   holds more than one piece, so a pack is streamed, not buffered.
 - ``SidebandWriter`` frames pack bytes on channel 1, progress on 2 (dropped when the
   client said no-progress) and errors on 3; without side-band, pack bytes go raw and
-  progress is dropped.
+  progress is dropped. Progress is flushed through at once, so it arrives while the
+  work it reports is going on.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class SidebandWriter:
             self.flush()
             for packet in frame(Channel.PROGRESS, message.encode("utf-8", "replace"), self._max):
                 self._out.write(packet)
+            # a user watches progress: pass it on now, not with the next 64 KiB of pack
+            self._out.flush()
 
     def error(self, message: str) -> bool:
         """Send a fatal error on channel 3; False when there is no side-band to carry it."""

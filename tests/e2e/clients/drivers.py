@@ -174,74 +174,104 @@ class Pygit2Client:
 
 
 class DulwichClient:
+    """dulwich's HttpGitClient, used the way its porcelain clone does, but with the
+    wants limited to the branches the clone tracks (like ``git clone --single-branch``,
+    whose later fetches stay on that branch)."""
+
     name = "dulwich"
 
     def __init__(self, ca: Path) -> None:
         self.ca = ca
 
-    def _config(self) -> Any:
-        from dulwich.config import ConfigDict
-
-        cfg = ConfigDict()
-        cfg.set((b"http",), b"sslCAInfo", str(self.ca).encode())
-        return cfg
-
-    def clone(self, remote: Remote, dest: Path, opts: CloneOptions) -> None:
+    def _fetch(
+        self,
+        dest: Path,
+        url: str,
+        branch: str | None,
+        *,
+        depth: int | None = None,
+        since: int | None = None,
+        exclude: tuple[str, ...] = (),
+        filter: str | None = None,
+    ) -> None:
         from dulwich.client import get_transport_and_path
+        from dulwich.config import ConfigDict
         from dulwich.errors import GitProtocolError, HangupException
         from dulwich.repo import Repo
 
-        client, path = get_transport_and_path(remote.url_with_token, config=self._config())
-        repo = Repo.init(str(dest), mkdir=True)
+        cfg = ConfigDict()
+        cfg.set((b"http",), b"sslCAInfo", str(self.ca).encode())
+        client, path = get_transport_and_path(url, config=cfg)
+        repo = Repo(str(dest))
+
+        def tracked(name: bytes) -> bool:
+            if name.startswith(b"refs/tags/"):
+                return branch is None
+            return name.startswith(b"refs/heads/") and (branch is None or name[11:] == branch.encode())
+
+        def wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
+            return list(dict.fromkeys(oid for name, oid in refs.items() if tracked(name)))
+
         try:
-
-            def wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
-                if opts.branch:
-                    return [refs[b"refs/heads/" + opts.branch.encode()]]
-                return list(
-                    {oid for name, oid in refs.items() if name != b"HEAD" and not name.endswith(b"^{}")}
-                )
-
             result = client.fetch(
                 path,
                 repo,
                 determine_wants=wants,
-                depth=opts.depth,
-                shallow_since=None if opts.since is None else str(opts.since),
-                shallow_exclude=list(opts.exclude) or None,
-                filter_spec=opts.filter.encode() if opts.filter else None,
-                protocol_version=2 if opts.filter else None,
+                depth=depth,
+                shallow_since=None if since is None else str(since),
+                shallow_exclude=list(exclude) or None,
+                filter_spec=filter.encode() if filter else None,
+                protocol_version=2 if filter else None,
             )
             for name, oid in result.refs.items():
-                if oid is None or name == b"HEAD" or name.endswith(b"^{}") or oid not in repo.object_store:
+                if oid is None or not tracked(name) or oid not in repo.object_store:
                     continue
                 if name.startswith(b"refs/heads/"):
-                    if opts.branch and name != b"refs/heads/" + opts.branch.encode():
-                        continue
-                    repo.refs[b"refs/remotes/origin/" + name[len(b"refs/heads/") :]] = oid
-                elif name.startswith(b"refs/tags/"):
+                    repo.refs[b"refs/remotes/origin/" + name[11:]] = oid
+                else:
                     repo.refs[name] = oid
-            cfg = repo.get_config()
-            cfg.set((b"remote", b"origin"), b"url", remote.url_with_token.encode())
-            cfg.set((b"remote", b"origin"), b"fetch", b"+refs/heads/*:refs/remotes/origin/*")
-            cfg.set((b"http",), b"sslCAInfo", str(self.ca).encode())
-            cfg.write_to_path()
         except (GitProtocolError, HangupException) as exc:
             raise ClientFailed(str(exc)) from None
         finally:
             repo.close()
 
+    def clone(self, remote: Remote, dest: Path, opts: CloneOptions) -> None:
+        from dulwich.repo import Repo
+
+        repo = Repo.init(str(dest), mkdir=True)
+        cfg = repo.get_config()
+        cfg.set((b"remote", b"origin"), b"url", remote.url_with_token.encode())
+        cfg.set(
+            (b"remote", b"origin"),
+            b"fetch",
+            f"+refs/heads/{opts.branch or '*'}:refs/remotes/origin/{opts.branch or '*'}".encode(),
+        )
+        cfg.write_to_path()
+        repo.close()
+        self._fetch(
+            dest,
+            remote.url_with_token,
+            opts.branch,
+            depth=opts.depth,
+            since=opts.since,
+            exclude=opts.exclude,
+            filter=opts.filter,
+        )
+
     def fetch(
         self, dest: Path, *, deepen: int | None = None, depth: int | None = None, unshallow: bool = False
     ) -> None:
-        from dulwich import porcelain
-        from dulwich.errors import GitProtocolError, HangupException
+        from dulwich.repo import Repo
 
-        with open(os.devnull, "wb") as sink:
-            try:
-                porcelain.fetch(str(dest), "origin", errstream=sink, depth=depth, unshallow=unshallow)
-            except (GitProtocolError, HangupException) as exc:
-                raise ClientFailed(str(exc)) from None
+        repo = Repo(str(dest))
+        cfg = repo.get_config()
+        url = cfg.get((b"remote", b"origin"), b"url").decode()
+        spec = cfg.get((b"remote", b"origin"), b"fetch").decode()
+        repo.close()
+        branch = spec.split(":")[0].removeprefix("+refs/heads/")
+        self._fetch(
+            dest, url, None if branch == "*" else branch, depth=INFINITE_DEPTH if unshallow else depth
+        )
 
     def push(self, local: Path, remote: Remote, refspecs: list[str]) -> None:
         from dulwich import porcelain
