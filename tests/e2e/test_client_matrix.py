@@ -227,9 +227,13 @@ def _objects(m: Matrix, dest: Path) -> set[str]:
     return {line.split(" ", 1)[0] for line in out.splitlines()}
 
 
-def _missing(m: Matrix, dest: Path) -> set[str]:
+def _missing(m: Matrix, dest: Path) -> tuple[set[str], set[str]]:
+    """(present, missing) objects reachable from every ref, without lazy fetches."""
     out = _git(m, dest, "rev-list", "--objects", "--all", "--missing=print")
-    return {line[1:] for line in out.splitlines() if line.startswith("?")}
+    lines = out.splitlines()
+    return {ln.split(" ", 1)[0] for ln in lines if not ln.startswith("?")}, {
+        ln[1:] for ln in lines if ln.startswith("?")
+    }
 
 
 def _fsck(m: Matrix, dest: Path) -> None:
@@ -333,14 +337,14 @@ def _partial(
     left_out = {o for o, kind in src_objects.items() if lacks(kind, sizes.get(o, 0))}
     assert left_out, "the source must give the filter something to omit"
     assert _refs(m, dest) == m.source.refs()
-    missing = _missing(m, dest)
+    present, missing = _missing(m, dest)
     assert missing <= left_out
     if spec == "tree:0":
         commits = m.source.rev_list("--all")
         assert missing == {m.source.rev(f"{c}^{{tree}}") for c in commits}
     else:
         assert missing == left_out
-    assert _objects(m, dest) - missing == set(src_objects) - left_out
+    assert present == set(src_objects) - left_out
     if name not in LAZY:
         return
     _fsck(m, dest)
@@ -349,7 +353,7 @@ def _partial(
         want = git("cat-file", "blob", f"main:{path}", cwd=m.source.bare, env=m.env).stdout
         assert (dest / path).read_bytes() == want, path
     assert _git(m, dest, "status", "--porcelain") == ""
-    assert _missing(m, dest) < missing  # the checkout fetched what it needed, no more
+    assert _missing(m, dest)[1] < missing  # the checkout fetched what it needed, no more
     _fsck(m, dest)
 
 
@@ -511,3 +515,45 @@ def test_docs_table_matches_the_matrix() -> None:
         for client_name, mark in zip(SUPPORT, marks, strict=True):
             supported = op in SUPPORT[client_name]
             assert mark.startswith("yes") == supported, (op, client_name, mark)
+
+
+# -- what a git user sees on the terminal ---------------------------------------------------
+
+
+def test_clone_progress_lines_and_quiet(matrix: Matrix, tmp_path: Path) -> None:
+    """``git clone --progress`` shows the server's progress; ``--quiet`` sends no-progress."""
+    loud = git("clone", "--progress", matrix.src.url_with_token, tmp_path / "loud", env=matrix.env)
+    lines = loud.stderr.decode().replace("\r", "\n").splitlines()
+    n = len(matrix.source.objects())
+    assert f"remote: Enumerating objects: {n}, done." in [ln.strip() for ln in lines]
+    assert any(ln.strip() == f"remote: Counting objects: 100% ({n}/{n}), done." for ln in lines)
+    assert any(ln.startswith(f"remote: Total {n} (delta ") and "reused" in ln for ln in lines)
+    quiet = git("clone", "--quiet", matrix.src.url_with_token, tmp_path / "quiet", env=matrix.env)
+    assert b"remote:" not in quiet.stderr
+    assert _refs(matrix, tmp_path / "quiet") == _refs(matrix, tmp_path / "loud") == matrix.source.refs()
+
+
+def test_push_shows_server_side_progress(matrix: Matrix, history_repo: Path, tmp_path: Path) -> None:
+    """A push with deltas shows the server resolving them, as git's own receive-pack does."""
+    remote = matrix.new_remote()
+    proc = git("push", "--progress", remote.url_with_token, "main", cwd=history_repo, env=matrix.env)
+    lines = [ln.strip() for ln in proc.stderr.decode().replace("\r", "\n").splitlines()]
+    done = [ln for ln in lines if ln.startswith("remote: Resolving deltas: 100% (") and ln.endswith("done.")]
+    assert done, lines[-20:]
+    assert (
+        git_out("ls-remote", remote.url_with_token, "refs/heads/main", env=matrix.env).split()[0]
+        == git_out("rev-parse", "main", cwd=history_repo, env=matrix.env).strip()
+    )
+    quiet = git("push", "--quiet", remote.url_with_token, "main:other", cwd=history_repo, env=matrix.env)
+    assert b"remote:" not in quiet.stderr
+
+
+def test_http2_clone_over_tls(matrix: Matrix, tmp_path: Path) -> None:
+    """``git -c http.version=HTTP/2 clone https://...`` negotiates h2 by ALPN and works."""
+    env = {**matrix.env, "GIT_TRACE_CURL": "1", "GIT_TRACE_CURL_NO_DATA": "1"}
+    proc = git("-c", "http.version=HTTP/2", "clone", matrix.src.url_with_token, tmp_path / "h2", env=env)
+    trace = proc.stderr.decode(errors="replace")
+    assert "ALPN: server accepted h2" in trace or "ALPN, server accepted to use h2" in trace
+    assert "POST /git/matrix/r0.git/git-upload-pack HTTP/2" in trace
+    assert _refs(matrix, tmp_path / "h2") == matrix.source.refs()
+    _fsck(matrix, tmp_path / "h2")
