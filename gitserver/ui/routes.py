@@ -15,18 +15,20 @@ Rules:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, cast
 
 from gitserver.errors import ApiError, forbidden
 from gitserver.ui import session, static, views_auth, views_ns, views_repo, views_timeline
 from gitserver.ui.context import Ctx, Redirect, html_response, redirect_response
 from gitserver.ui.html import page, render, url
-from gitserver.web import Request, Response, Router, Send
+from gitserver.web import Handler, Request, Response, Router, Send
 
 if TYPE_CHECKING:
     from gitserver.services import Services
 
 PREFIX = "/ui"
+UiHandler = Callable[[Ctx], Awaitable[Response]]
 
 
 class UiApp:
@@ -36,20 +38,20 @@ class UiApp:
         self.s = services
         self.api = api
         r = Router()
-        r.add("GET", "/", views_auth.home)
-        r.add("GET", "/-/login", views_auth.login_page)
-        r.add("POST", "/-/login", views_auth.login)
-        r.add("POST", "/-/logout", views_auth.logout)
-        r.add("GET", "/-/static/{file}", static.serve)
-        r.add("GET", "/{ns}", views_ns.namespace)
-        r.add("GET", "/{ns}/{name}", views_repo.overview)
-        r.add("GET", "/{ns}/{name}/tree", views_repo.tree)
-        r.add("GET", "/{ns}/{name}/blob", views_repo.blob)
-        r.add("GET", "/{ns}/{name}/raw", views_repo.raw)
-        r.add("GET", "/{ns}/{name}/log", views_repo.log)
-        r.add("GET", "/{ns}/{name}/commit", views_repo.commit)
-        r.add("POST", "/{ns}/{name}/fork", views_repo.fork)
-        r.add("GET", "/{ns}/{name}/timeline", views_timeline.timeline)
+        r.add("GET", "/", cast(Handler, views_auth.home))
+        r.add("GET", "/-/login", cast(Handler, views_auth.login_page))
+        r.add("POST", "/-/login", cast(Handler, views_auth.login))
+        r.add("POST", "/-/logout", cast(Handler, views_auth.logout))
+        r.add("GET", "/-/static/{file}", cast(Handler, static.serve))
+        r.add("GET", "/{ns}", cast(Handler, views_ns.namespace))
+        r.add("GET", "/{ns}/{name}", cast(Handler, views_repo.overview))
+        r.add("GET", "/{ns}/{name}/tree", cast(Handler, views_repo.tree))
+        r.add("GET", "/{ns}/{name}/blob", cast(Handler, views_repo.blob))
+        r.add("GET", "/{ns}/{name}/raw", cast(Handler, views_repo.raw))
+        r.add("GET", "/{ns}/{name}/log", cast(Handler, views_repo.log))
+        r.add("GET", "/{ns}/{name}/commit", cast(Handler, views_repo.commit))
+        r.add("POST", "/{ns}/{name}/fork", cast(Handler, views_repo.fork))
+        r.add("GET", "/{ns}/{name}/timeline", cast(Handler, views_timeline.timeline))
         self.router = r
 
     async def __call__(self, request: Request, send: Send) -> None:
@@ -74,7 +76,7 @@ class UiApp:
             request.params = params
             if method == "POST":
                 _check_origin(request)
-            return await handler(ctx)
+            return await cast(UiHandler, handler)(ctx)  # the router only stores it
         except Redirect as r:
             return redirect_response(r.location, r.headers)
         except ApiError as exc:

@@ -84,14 +84,15 @@ def create(kv: KV, tokens: TokenStore, secret: str) -> tuple[str, Session] | Non
     if info.expires_at is not None:
         ttl = min(ttl, max(1, (info.expires_at - now_us()) // 1_000_000))
     raw = secret.encode()
+    csrf = new_secret()
     record = {
         "sealed": _xor(raw, _keystream(session_id, len(raw))).hex(),
         "token_hash": token_hash(secret),
-        "csrf": new_secret(),
+        "csrf": csrf,
         "created_at": now_us(),
     }
     kv.set(_key(session_id), json.dumps(record).encode(), ttl=ttl)
-    return session_id, Session(info, record["csrf"], secret)
+    return session_id, Session(info, csrf, secret)
 
 
 def load(kv: KV, tokens: TokenStore, session_id: str) -> Session | None:

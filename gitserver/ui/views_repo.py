@@ -13,13 +13,13 @@ Rules:
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from gitserver.api import PREFIX as API_PREFIX
 from gitserver.api import base_url
 from gitserver.catalog import RepoRecord
-from gitserver.errors import ApiError, forbidden, invalid_input
+from gitserver.errors import STATUS, ApiError, forbidden, invalid_input
 from gitserver.tokens import ADMIN_REPO
 from gitserver.ui import gitread
 from gitserver.ui.context import SECURITY_HEADERS, Ctx, Redirect, html_response
@@ -378,18 +378,18 @@ async def fork(ctx: Ctx) -> Response:
         body["namespace"] = form["namespace"].strip()
     status, data = await _call_api(ctx, "POST", f"/namespaces/{ns}/repos/{name}/fork", body)
     if status != 201:
-        error = data.get("error", {}) if isinstance(data, dict) else {}
+        found = data.get("error")
+        error: dict[str, Any] = found if isinstance(found, dict) else {}
+        code = str(error.get("code"))
         raise ApiError(
-            str(error.get("code") or "INTERNAL_ERROR"),
+            code if code in STATUS else "INTERNAL_ERROR",
             str(error.get("message") or "fork failed"),
             status=status,
         )
     raise Redirect(url(["ui", str(data["namespace"]), str(data["name"])]))
 
 
-async def _call_api(
-    ctx: Ctx, method: str, path: str, body: dict[str, object]
-) -> tuple[int, dict[str, object]]:
+async def _call_api(ctx: Ctx, method: str, path: str, body: dict[str, object]) -> tuple[int, dict[str, Any]]:
     """Call a REST handler in-process as the session's token (same auth, same rules)."""
     assert ctx.session is not None
     raw = json.dumps(body).encode()
