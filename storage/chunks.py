@@ -9,6 +9,8 @@ Rules:
   nearby entries are read together (delta resolution, pack generation) and SQLite's
   incremental blob reads walk a row's overflow-page chain from its start on every call.
   Large pieces (half a row or more) bypass the LRU and are read with blob I/O.
+- ``iter_pack_body`` streams a whole stored pack's entries with one sequential query (the
+  verbatim full-clone path); ``pack_layouts`` says which packs hold only live entries.
 - Committed chunk rows never change; a writer that rolls back must ``clear()`` its reader
   (the next pack reuses the pack id).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from storage.errors import LimitExceeded, StorageError
 from storage.schema import CHUNK_SIZE, MAX_SEQ, chunk_id
@@ -106,3 +109,44 @@ class ChunkReader:
                 return blob.read(take)
         except sqlite3.OperationalError as exc:
             raise StorageError(f"chunk {seq} of pack {pack_id} is missing") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PackLayout:
+    """One stored pack: its size and entries, and how many of them are live objects rows
+    (an entry is dead when its object was already stored by an earlier pack)."""
+
+    pack_id: int
+    size: int  # bytes: 12-byte header, entries, 20-byte trailer
+    entries: int
+    live: int
+    deltas: int  # live entries stored as deltas
+
+
+def pack_layouts(conn: sqlite3.Connection) -> list[PackLayout]:
+    """Every stored pack of this file, in id order (one pass over the location index)."""
+    live = {row[0]: (row[1], row[2]) for row in conn.execute(
+        "SELECT pack_id, COUNT(*), COUNT(base) FROM objects GROUP BY pack_id"
+    )}
+    return [
+        PackLayout(pid, size, count, *live.get(pid, (0, 0)))
+        for pid, size, count in conn.execute("SELECT id, size, object_count FROM packs ORDER BY id")
+    ]
+
+
+def iter_pack_body(conn: sqlite3.Connection, layout: PackLayout) -> Iterator[bytes]:
+    """The entries of a stored pack (its bytes without header and trailer), row by row,
+    read with one sequential query. Raises StorageError when rows are missing."""
+    start, end = 12, layout.size - 20
+    pos = 0
+    first, last = chunk_id(layout.pack_id, 0), chunk_id(layout.pack_id, MAX_SEQ)
+    for rid, data in conn.execute("SELECT id, data FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)):
+        if rid != chunk_id(layout.pack_id, pos // CHUNK_SIZE):
+            raise StorageError(f"chunk {pos // CHUNK_SIZE} of pack {layout.pack_id} is missing")
+        lo, hi = max(start - pos, 0), min(end - pos, len(data))
+        pos += len(data)
+        if hi > lo:
+            yield data[lo:hi] if (lo or hi < len(data)) else data
+        if pos >= end:
+            return
+    raise StorageError(f"pack {layout.pack_id} is short")

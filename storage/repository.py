@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from storage import packgen
+from storage import fullclone, packgen
 from storage.errors import GitUserError
 from storage.model import (
     ObjType,
@@ -240,7 +240,24 @@ class Repository:
         write: Callable[[bytes], None],
         progress: Callable[[str], None] | None,
     ) -> None:
-        plan = self.plan(request, shallow)
+        plan = None
+        if fullclone.is_plain(request) and not self.store.alternate_paths():
+            # pack reuse: a full clone of a store whose objects are all wanted (storage.fullclone)
+            count = self.store.object_count()
+            key = fullclone.verdict_key(str(self.store.path), self.store.refs(), request, count)
+            verdict = fullclone.known(key)
+            if verdict is None:
+                plan = self.plan(request, shallow)
+                verdict = len(plan.send) == count
+                fullclone.remember(key, verdict)
+            if verdict:
+                if progress is not None:
+                    progress(f"Enumerating objects: {count}, done.\n")
+                if packgen.write_whole_store(self.store.connection, write, progress=progress) is not None:
+                    return
+                fullclone.remember(key, False)  # dead entries: send object by object
+        if plan is None:
+            plan = self.plan(request, shallow)
         if progress is not None:
             progress(f"Enumerating objects: {len(plan.send)}, done.\n")
         packgen.write_pack(
