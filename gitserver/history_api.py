@@ -151,7 +151,7 @@ def _limit(req: Request, default: int, maximum: int) -> int:
     raw = req.query.get("limit") or ""
     if not raw:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or not 1 <= int(raw) <= maximum:
         raise invalid_input(f"limit must be an integer in 1..{maximum}")
     return int(raw)
 
@@ -329,13 +329,9 @@ def _parse_person(value: Any, what: str, now: int) -> commit_builder.Person:
     if not isinstance(date, str):
         raise commit_builder.InvalidEdit(f"{what}.date must be an RFC 3339 string")
     try:
-        us = revisions.parse_instant(date)
+        us, offset = revisions.parse_instant_offset(date)
     except ValueError:
         raise commit_builder.InvalidEdit(f"{what}.date must be an RFC 3339 instant") from None
-    offset = 0
-    if date[-1] not in "Zz":
-        sign = -1 if date[-6] == "-" else 1
-        offset = sign * (int(date[-5:-3]) * 60 + int(date[-2:]))
     return commit_builder.Person(name, email, us // 1_000_000, offset)
 
 
@@ -390,6 +386,11 @@ def _parent_oid(store: RepoStore, parent: Any) -> Oid | None:
 
 
 def _make_commit(store: RepoStore, body: dict[str, Any], token_id: str | None, now_us: int) -> dict[str, Any]:
+    try:
+        json.dumps(body).encode("utf-8")
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise commit_builder.InvalidEdit("strings must be valid Unicode (no lone surrogates)") from None
     ref = _branch_ref(body.get("branch"))
     message = body.get("message")
     if not isinstance(message, str) or not message.strip():
@@ -460,7 +461,7 @@ class HistoryRoutes:
         since, until = _instant("since", q.get("since")), _instant("until", q.get("until"))
         limit = _limit(req, 100, MAX_REFLOG_LIMIT)
         cursor = q.get("cursor") or None
-        if cursor is not None and not cursor.isdigit():
+        if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
             raise invalid_input("bad cursor")
         before = int(cursor) if cursor else None
         return json_response(

@@ -76,23 +76,31 @@ def parse_instant(text: str) -> int:
 
     A space where the offset sign should be is read as ``+`` (a ``+`` left unencoded in
     a query string arrives as a space). Raises ValueError."""
-    m = _INSTANT.fullmatch(text.strip() if text.endswith(" ") else text)
+    return parse_instant_offset(text)[0]
+
+
+def parse_instant_offset(text: str) -> tuple[int, int]:
+    """``parse_instant`` plus the instant's UTC offset in minutes. Raises ValueError."""
+    m = _INSTANT.fullmatch(text)
     if not m:
         raise ValueError(f"not an RFC 3339 instant: {text!r}")
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     frac = (m.group(7) or "").ljust(6, "0")[:6]
     zone = m.group(8)
-    if zone in ("Z", "z"):
-        tz = UTC
-    else:
+    offset = 0
+    if zone not in ("Z", "z"):
         sign = -1 if zone[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+        offset = sign * (int(zone[1:3]) * 60 + int(zone[4:6]))
+    try:
+        tz = timezone(timedelta(minutes=offset))
+    except ValueError as exc:
+        raise ValueError(f"not an RFC 3339 instant: {text!r} ({exc})") from None
     try:
         moment = datetime(year, month, day, hour, minute, min(second, 59), int(frac), tzinfo=tz)
     except ValueError as exc:
         raise ValueError(f"not an RFC 3339 instant: {text!r} ({exc})") from None
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds, offset
 
 
 def parse_rev(rev: str) -> RevSpec:
@@ -112,7 +120,9 @@ def parse_rev(rev: str) -> RevSpec:
         inner = rev[brace + 2 : close]
         base = rev[:brace]
         rest = rev[close + 1 :]
-        if inner.isdigit():
+        if inner.isascii() and inner.isdigit():
+            if len(inner) > 6:
+                raise BadRevision(rev, f"reflog position too large in {rev!r}")
             nth = int(inner)
         else:
             try:
@@ -192,7 +202,10 @@ def find_abbrev(store: RepoStore, prefix: str) -> list[Oid]:
 def describe_us(us: int) -> str:
     """UTC microseconds as RFC 3339 text (for messages)."""
     secs, micros = divmod(us, 1_000_000)
-    stamp = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    try:
+        stamp = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    except (ValueError, OverflowError, OSError):
+        return f"{us} microseconds since the epoch"
     return f"{stamp}.{micros:06d}Z"
 
 
