@@ -118,7 +118,7 @@ def v2_capabilities(*, object_info: bool, session_id: str | None = None) -> list
     caps = [
         f"agent={AGENT}",
         "ls-refs=unborn",
-        "fetch=shallow wait-for-done filter",
+        "fetch=shallow wait-for-done filter ref-in-want sideband-all",
         "server-option",
         "object-format=sha1",
     ]

@@ -171,7 +171,8 @@ def parse_fetch(args: list[bytes]) -> FetchArgs:
         elif verb == b"have":
             out.haves.append(parse_oid(arg, "have"))
         elif verb == b"want-ref":
-            out.want_refs.append(parse_refname(arg))
+            # git's clone asks for HEAD by name too (upload-pack resolves it with read_ref)
+            out.want_refs.append("HEAD" if arg == b"HEAD" else parse_refname(arg))
         elif verb == b"shallow":
             out.client_shallows.append(parse_oid(arg, "shallow"))
         elif verb == b"deepen":
