@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from storage import fullclone, packgen
+from storage import fullclone, memo, packgen
 from storage.errors import GitUserError
 from storage.model import (
     ObjType,
@@ -60,11 +60,17 @@ class Repository:
         """The object an annotated tag finally names; None for anything but a tag."""
         if oid in self._peeled:
             return self._peeled[oid]
+        path = str(self.store.path)
+        known = memo.peeled(path, oid)  # process-wide: a woken actor needs no object reads
+        if known is not memo.MISSING:
+            return known  # type: ignore[return-value]
         header = self.store.object_header(oid)
         peeled = self.cache.peel(oid)[0] if header is not None and header[0] == ObjType.TAG else None
         if len(self._peeled) >= MAX_PEELS:
             self._peeled.clear()
         self._peeled[oid] = peeled
+        if header is not None:
+            memo.remember_peeled(path, oid, peeled)
         return peeled
 
     def list_refs(self) -> list[Ref]:
