@@ -595,8 +595,346 @@ def register(router: Router, api: Api) -> None:
     router.add("POST", f"{REPO}/restore", routes.restore)
 
 
-# Unused import guard for type checkers: diff_trees is the storage entry point the web UI uses.
-__all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "commit_json", "diff_trees", "register"]
+__all__ = ["OPENAPI_PATHS", "OPENAPI_SCHEMAS", "HistoryRoutes", "commit_json", "diff_trees", "register"]
 
-OPENAPI_PATHS: dict[str, Any] = {}
-OPENAPI_SCHEMAS: dict[str, Any] = {}
+
+def _err(*codes: int) -> dict[str, Any]:
+    names = {
+        400: "invalid input (bad REV syntax, ambiguous abbreviation, bad parameter)",
+        401: "no or bad token",
+        403: "token lacks the scope or is for another repo",
+        404: "unknown repo, ref, object or path; instant before the ref existed",
+        409: "parent is not the branch tip",
+        413: "request body too large",
+    }
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {str(c): {"description": names[c], "content": error} for c in codes}
+
+
+def _q(
+    name: str, description: str, required: bool = False, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+_REPO_PARAMS = [
+    {"name": "ns", "in": "path", "required": True, "schema": {"type": "string"}},
+    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+]
+_REV = "a revision: object id (full or unique abbreviation), ref, REF@{RFC3339}, REF@{N}, then ~N / ^N"
+_JSON = "application/json"
+_READ_ERRORS = (400, 401, 403, 404)
+_WRITE_ERRORS = (400, 401, 403, 404, 409, 413)
+
+
+def _get(summary: str, params: list[dict[str, Any]], content: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "tags": ["history"],
+            "parameters": params,
+            "responses": {"200": {"description": "OK", "content": content}, **_err(*_READ_ERRORS)},
+        }
+    }
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {_JSON: {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    f"{REPO}/refs": {"parameters": _REPO_PARAMS, **_get("Every ref with its target", [], _ref("RefList"))},
+    f"{REPO}/reflog": {
+        "parameters": _REPO_PARAMS,
+        **_get(
+            "Ref history, newest first",
+            [
+                _q("ref", "ref name (short names resolved like REV)"),
+                _q("since", "RFC 3339 instant, inclusive", schema={"type": "string", "format": "date-time"}),
+                _q("until", "RFC 3339 instant, inclusive", schema={"type": "string", "format": "date-time"}),
+                _q(
+                    "limit",
+                    "1..1000, default 100",
+                    schema={"type": "integer", "minimum": 1, "maximum": MAX_REFLOG_LIMIT},
+                ),
+                _q("cursor", "next_cursor of the previous page"),
+            ],
+            _ref("ReflogPage"),
+        ),
+    },
+    f"{REPO}/commits": {
+        "parameters": _REPO_PARAMS,
+        **_get(
+            "Commit log from REV like git log (optionally touching PATH)",
+            [
+                _q("rev", _REV + "; default HEAD"),
+                _q("path", "only commits changing this file or directory"),
+                _q(
+                    "limit",
+                    "1..200, default 50",
+                    schema={"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                ),
+                _q("cursor", "next_cursor of the previous page"),
+            ],
+            _ref("CommitPage"),
+        ),
+        "post": {
+            "summary": "Make a commit from files, without a git client (write scope)",
+            "tags": ["history"],
+            "requestBody": {"required": True, "content": _ref("CommitRequest")},
+            "responses": {
+                "201": {"description": "created", "content": _ref("CommitCreated")},
+                **_err(*_WRITE_ERRORS),
+            },
+        },
+    },
+    f"{REPO}/tree": {
+        "parameters": _REPO_PARAMS,
+        **_get(
+            "Tree entries at REV and PATH",
+            [
+                _q("rev", _REV + "; default HEAD"),
+                _q("path", "directory (or file) path; default the root"),
+                _q("recursive", "list every descendant", schema={"type": "boolean"}),
+            ],
+            _ref("TreeListing"),
+        ),
+    },
+    f"{REPO}/raw": {
+        "parameters": _REPO_PARAMS,
+        **_get(
+            "File bytes at REV",
+            [
+                _q("rev", _REV + "; default HEAD"),
+                _q("path", "file path", required=True),
+            ],
+            {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        ),
+    },
+    f"{REPO}/diff": {
+        "parameters": _REPO_PARAMS,
+        **_get(
+            "What changed between two revisions (git diff -M)",
+            [
+                _q("from", _REV, required=True),
+                _q("to", _REV, required=True),
+                _q("path", "limit to this file or directory"),
+                _q("format", "json (default) or patch", schema={"type": "string", "enum": ["json", "patch"]}),
+            ],
+            {**_ref("Diff"), "text/x-diff": {"schema": {"type": "string"}}},
+        ),
+    },
+    f"{REPO}/restore": {
+        "parameters": _REPO_PARAMS,
+        "post": {
+            "summary": "Move a ref to an earlier point (new reflog entry, via restore; write scope)",
+            "tags": ["history"],
+            "requestBody": {"required": True, "content": _ref("RestoreRequest")},
+            "responses": {
+                "200": {"description": "moved", "content": _ref("RestoreResult")},
+                **_err(*_WRITE_ERRORS),
+            },
+        },
+    },
+}
+
+_OID = {"type": "string", "pattern": "^[0-9a-f]{40}$"}
+_NOID = {"type": ["string", "null"], "pattern": "^[0-9a-f]{40}$"}
+_STR = {"type": "string"}
+_NSTR = {"type": ["string", "null"]}
+_PERSON = {
+    "type": "object",
+    "required": ["name", "email", "date"],
+    "properties": {"name": _STR, "email": _STR, "date": {"type": "string", "format": "date-time"}},
+}
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": _STR, "message": _STR},
+            }
+        },
+    },
+    "RefList": {
+        "type": "object",
+        "required": ["head", "items"],
+        "properties": {
+            "head": _STR,
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "target", "type"],
+                    "properties": {"name": _STR, "target": _OID, "type": _STR, "peeled": _OID},
+                },
+            },
+        },
+    },
+    "ReflogPage": {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "next_cursor": _NSTR,
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["ref", "old", "new", "at", "token_id", "via"],
+                    "properties": {
+                        "ref": _STR,
+                        "old": _OID,
+                        "new": _OID,
+                        "at": {"type": "string", "format": "date-time"},
+                        "token_id": _NSTR,
+                        "via": _STR,
+                        "message": _STR,
+                    },
+                },
+            },
+        },
+    },
+    "Commit": {
+        "type": "object",
+        "required": ["id", "tree", "parents", "author", "committer", "message"],
+        "properties": {
+            "id": _OID,
+            "tree": _OID,
+            "parents": {"type": "array", "items": _OID},
+            "author": _PERSON,
+            "committer": _PERSON,
+            "message": _STR,
+        },
+    },
+    "CommitPage": {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Commit"}},
+            "next_cursor": _NSTR,
+        },
+    },
+    "CommitCreated": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Commit"},
+            {"type": "object", "required": ["ref"], "properties": {"ref": _STR}},
+        ]
+    },
+    "CommitRequest": {
+        "type": "object",
+        "required": ["branch", "message", "author", "files"],
+        "properties": {
+            "branch": _STR,
+            "parent": {**_NSTR, "description": "expected tip (compare-and-swap); null creates the branch"},
+            "message": _STR,
+            "author": {
+                "type": "object",
+                "required": ["name", "email"],
+                "properties": {
+                    "name": _STR,
+                    "email": _STR,
+                    "date": {"type": "string", "format": "date-time"},
+                },
+            },
+            "committer": {
+                "type": "object",
+                "required": ["name", "email"],
+                "properties": {
+                    "name": _STR,
+                    "email": _STR,
+                    "date": {"type": "string", "format": "date-time"},
+                },
+            },
+            "files": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["path"],
+                    "properties": {
+                        "path": _STR,
+                        "content_base64": {"type": "string", "contentEncoding": "base64"},
+                        "delete": {"type": "boolean"},
+                        "mode": {"type": "string", "enum": ["100644", "100755", "120000"]},
+                    },
+                },
+            },
+        },
+    },
+    "TreeListing": {
+        "type": "object",
+        "required": ["rev", "id", "path", "type", "entries"],
+        "properties": {
+            "rev": _STR,
+            "id": _OID,
+            "path": _STR,
+            "type": _STR,
+            "entries": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["path", "type", "mode", "oid", "size"],
+                    "properties": {
+                        "path": _STR,
+                        "type": {"type": "string", "enum": ["blob", "tree", "commit"]},
+                        "mode": _STR,
+                        "oid": _OID,
+                        "size": {"type": ["integer", "null"]},
+                    },
+                },
+            },
+        },
+    },
+    "Diff": {
+        "type": "object",
+        "required": ["from", "to", "files"],
+        "properties": {
+            "from": _OID,
+            "to": _OID,
+            "files": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["path", "old_path", "status", "additions", "deletions", "binary", "patch"],
+                    "properties": {
+                        "path": _STR,
+                        "old_path": _NSTR,
+                        "status": {"type": "string", "enum": ["A", "D", "M", "R"]},
+                        "old_mode": _NSTR,
+                        "new_mode": _NSTR,
+                        "old_id": _NOID,
+                        "new_id": _NOID,
+                        "similarity": {"type": ["integer", "null"]},
+                        "additions": {"type": "integer"},
+                        "deletions": {"type": "integer"},
+                        "binary": {"type": "boolean"},
+                        "patch": _STR,
+                    },
+                },
+            },
+        },
+    },
+    "RestoreRequest": {"type": "object", "required": ["ref", "to"], "properties": {"ref": _STR, "to": _STR}},
+    "RestoreResult": {
+        "type": "object",
+        "required": ["ref", "old", "new", "at"],
+        "properties": {
+            "ref": _STR,
+            "old": _OID,
+            "new": _OID,
+            "at": {"type": "string", "format": "date-time"},
+        },
+    },
+}
