@@ -18,7 +18,8 @@ from pathlib import Path
 
 from gitserver.catalog import Catalog
 from gitserver.config import Settings
-from storage.blobstore import open_blobstore
+from storage.blobstore import BlobStoreError, open_blobstore
+from storage.errors import StorageError
 
 
 def run(settings: Settings, ns: str, name: str) -> int:
@@ -45,10 +46,17 @@ def run(settings: Settings, ns: str, name: str) -> int:
         else:
             with tempfile.TemporaryDirectory(prefix="gitserver-fsck-") as tmp:
                 copy = Path(tmp) / "repo.sqlite"
-                if not rehydrate_copy(blobs, record.id, copy):
+                objects = 0
+                try:
+                    rebuilt = rehydrate_copy(blobs, record.id, copy)
+                except (BlobStoreError, StorageError) as exc:
+                    problems.append(
+                        f"no local file, and the snapshot cannot be rebuilt from the blob store: {exc}"
+                    )
+                    rebuilt = None
+                if rebuilt is False:
                     problems.append("no local file and nothing in the blob store")
-                    objects = 0
-                else:
+                elif rebuilt:
                     with RepoStore.open(copy, readonly=True) as store:
                         problems += store.verify()
                         problems += verify_snapshot(store, blobs, record.id)
