@@ -246,10 +246,10 @@ def _base(store: RepoStore, rev: str, spec: RevSpec) -> Oid:
             if entries[spec.nth].new == ZERO_OID:
                 raise UnknownRevision(rev, f"{ref} did not exist at that point (deleted)")
             return entries[spec.nth].new
-        oid = store.refs().get(ref)
-        if oid is None:  # HEAD naming an unborn branch
+        tip = store.refs().get(ref)
+        if tip is None:  # HEAD naming an unborn branch
             raise UnknownRevision(rev, f"{ref} does not exist yet (empty branch)")
-        return oid
+        return tip
     if timed:
         raise UnknownRevision(rev, f"no ref named {base!r} (and no reflog for it)")
     if _HEX.fullmatch(base):
