@@ -557,3 +557,54 @@ def test_http2_clone_over_tls(matrix: Matrix, tmp_path: Path) -> None:
     assert "POST /git/matrix/r0.git/git-upload-pack HTTP/2" in trace
     assert _refs(matrix, tmp_path / "h2") == matrix.source.refs()
     _fsck(matrix, tmp_path / "h2")
+
+
+@pytest.mark.parametrize("version", ["0", "2"])
+def test_unreachable_objects_are_never_served(matrix: Matrix, tmp_path: Path, version: str) -> None:
+    """After a force push the old tip is unreachable: fetching it by id is refused, while
+    a reachable non-tip object may be fetched by id (allow-reachable-sha1-in-want)."""
+    remote = matrix.new_remote()
+    matrix.seed(remote, "main:refs/heads/main")
+    matrix.seed(remote, "+main~2:refs/heads/main")
+    cfg = ["-c", f"protocol.version={version}"]
+    work = tmp_path / "work"
+    git(*cfg, "clone", "-q", "--bare", remote.url_with_token, work, env=matrix.env)
+    gone = matrix.source.rev("main")
+    proc = git(*cfg, "fetch", "origin", gone, cwd=work, env=matrix.env, check=False)
+    assert proc.returncode != 0
+    assert b"not our ref" in proc.stderr
+    assert git(*cfg, "cat-file", "-e", gone, cwd=work, env=matrix.env, check=False).returncode != 0
+    reachable = matrix.source.rev("main~3")
+    git(*cfg, "fetch", "-q", remote.url_with_token, reachable, cwd=work, env=matrix.env)
+    assert git_out("rev-parse", "FETCH_HEAD", cwd=work, env=matrix.env).strip() == reachable
+
+
+def test_server_and_push_options_are_accepted(matrix: Matrix, tmp_path: Path) -> None:
+    """``fetch --server-option`` (v2) and ``push -o`` (push-options) are taken and ignored."""
+    remote = matrix.new_remote()
+    local = _local_work(matrix, tmp_path)
+    git(
+        "push",
+        "-q",
+        "-o",
+        "ci.skip",
+        "-o",
+        "note=x y",
+        remote.url_with_token,
+        "main",
+        cwd=local,
+        env=matrix.env,
+    )
+    clone = tmp_path / "clone"
+    git(
+        "-c",
+        "protocol.version=2",
+        "clone",
+        "-q",
+        "--server-option=trace",
+        remote.url_with_token,
+        clone,
+        env=matrix.env,
+    )
+    git("-c", "protocol.version=2", "fetch", "-q", "-o", "a=b", "origin", cwd=clone, env=matrix.env)
+    assert _tip(matrix, clone) == matrix.source.rev("main")
