@@ -608,3 +608,44 @@ def test_server_and_push_options_are_accepted(matrix: Matrix, tmp_path: Path) ->
     )
     git("-c", "protocol.version=2", "fetch", "-q", "-o", "a=b", "origin", cwd=clone, env=matrix.env)
     assert _tip(matrix, clone) == matrix.source.rev("main")
+
+
+@pytest.mark.parametrize("version", ["0", "2"])
+def test_tree_depth_filter_and_unsupported_filter(matrix: Matrix, tmp_path: Path, version: str) -> None:
+    """``tree:1`` keeps only root trees (what they name is left out, then fetched on
+    checkout); a filter the server does not know is refused with a message git shows."""
+    cfg = ["-c", f"protocol.version={version}"]
+    dest = tmp_path / "tree1"
+    git(
+        *cfg,
+        "clone",
+        "-q",
+        "--filter=tree:1",
+        "--no-checkout",
+        matrix.src.url_with_token,
+        dest,
+        env=matrix.env,
+    )
+    src = matrix.source
+    roots = {src.rev(f"{c}^{{tree}}") for c in src.rev_list("--all")}
+    named = set()
+    for root in roots:
+        named |= {ln.split()[2] for ln in git_out("ls-tree", root, cwd=src.bare, env=matrix.env).splitlines()}
+    present, missing = _missing(matrix, dest)
+    assert missing == named
+    assert roots <= present
+    git(*cfg, "checkout", "-q", "main", cwd=dest, env=matrix.env)
+    assert _git(matrix, dest, "status", "--porcelain") == ""
+    _fsck(matrix, dest)
+
+    bad = git(
+        *cfg,
+        "clone",
+        "--filter=sparse:oid=HEAD:x",
+        matrix.src.url_with_token,
+        tmp_path / "bad",
+        env=matrix.env,
+        check=False,
+    )
+    assert bad.returncode != 0
+    assert b"unsupported filter" in bad.stderr
