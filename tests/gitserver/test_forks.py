@@ -212,3 +212,36 @@ def test_thousand_forks_budget(tmp_path: Path) -> None:
             for i in range(0, 1000, 37):
                 out = git("ls-remote", server.git_url("forks", f"f{i}", server.admin_token), env=env).stdout
                 assert f"{refs['refs/heads/main']}\trefs/heads/main\n" in out.decode()
+
+
+def test_offline_cli_fork_and_tokens(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    from tests.helpers import VENV_BIN
+
+    data = str(tmp_path / "data")
+
+    def cli(*args: str, ok: bool = True) -> str:
+        proc = subprocess.run([str(VENV_BIN / "gitserver"), *args, "--data-dir", data], capture_output=True)
+        assert (proc.returncode == 0) == ok, proc.stderr
+        return proc.stdout.decode()
+
+    cli("repo", "create", "c/src")
+    fork = json.loads(
+        cli("repo", "fork", "c/src", "--name", "f", "--namespace", "d", "--default-branch-only")
+    )
+    assert fork["forked_from"] == "c/src" and fork["namespace"] == "d"
+    cli("repo", "fork", "c/src", "--name", "F", "--namespace", "d", ok=False)  # taken, case-insensitively
+    listed = [json.loads(line) for line in cli("repo", "list", "d").splitlines()]
+    assert [(r["name"], r["forked_from"]) for r in listed] == [("f", "c/src")]
+    secret = cli("token", "create", "--repo", "d/f", "--scope", "read").strip()
+    assert secret.startswith("gs_")
+    tokens = [json.loads(line) for line in cli("token", "list", "--repo", "d/f").splitlines()]
+    assert len(tokens) == 1 and secret not in json.dumps(tokens) and not tokens[0]["revoked"]
+    cli("token", "revoke", tokens[0]["id"])
+    assert json.loads(cli("token", "list", "--repo", "d/f"))["revoked"] is True
+    cli("token", "revoke", "nope", ok=False)
+    cli("repo", "delete", "c/src")
+    cli("repo", "delete", "d/f")
+    assert not list((tmp_path / "data" / "repos").rglob("*.sqlite"))  # pool reclaimed with its last fork
