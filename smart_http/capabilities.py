@@ -99,9 +99,7 @@ def parse_client_caps(text: bytes, allowed: tuple[str, ...]) -> ClientCaps:
     return ClientCaps(frozenset(names), agent, session_id)
 
 
-def v0_capability_line(
-    service: str, *, head_target: str | None, session_id: str | None = None
-) -> bytes:
+def v0_capability_line(service: str, *, head_target: str | None, session_id: str | None = None) -> bytes:
     """The capability list sent after NUL on the first advertised ref."""
     caps = list(UPLOAD_PACK_V0 if service == "git-upload-pack" else RECEIVE_PACK_V0)
     if head_target is not None and service == "git-upload-pack":

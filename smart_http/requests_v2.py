@@ -121,7 +121,9 @@ def parse_ls_refs(args: list[bytes]) -> LsRefsArgs:
         elif line.startswith(b"ref-prefix "):
             prefixes.append(decode_text(line[len(b"ref-prefix ") :], "ref-prefix"))
         else:
-            raise RemoteProtocolError(f"ls-refs: unexpected argument '{line[:60].decode('ascii', 'replace')}'")
+            raise RemoteProtocolError(
+                f"ls-refs: unexpected argument '{line[:60].decode('ascii', 'replace')}'"
+            )
     # git caps the prefix list; past that it simply lists everything
     return LsRefsArgs(peel, symrefs, unborn, tuple(prefixes) if len(prefixes) <= 65536 else ())
 
