@@ -201,7 +201,7 @@ def _refs(m: Matrix, dest: Path) -> dict[str, str]:
     """Branches as the client tracks them (``refs/remotes/origin/X`` or, in a mirror,
     ``refs/heads/X``) under ``refs/heads/X``, plus ``refs/tags/*``."""
     out = _git(m, dest, "for-each-ref", "--format=%(objectname) %(refname)")
-    refs = dict(reversed(line.split(" ", 1)) for line in out.splitlines())
+    refs = {name: oid for oid, name in (line.split(" ", 1) for line in out.splitlines())}
     remote = {f"refs/heads/{n[20:]}": o for n, o in refs.items() if n.startswith("refs/remotes/origin/")}
     remote.pop("refs/heads/HEAD", None)
     heads = remote or {n: o for n, o in refs.items() if n.startswith("refs/heads/")}

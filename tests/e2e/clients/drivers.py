@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tests.helpers import git, git_env
 
@@ -124,9 +124,12 @@ class Pygit2Client:
 
     def _callbacks(self, token: str) -> Any:
         pygit2 = self.pygit2
+        base: Any = pygit2.RemoteCallbacks
 
-        class Callbacks(pygit2.RemoteCallbacks):  # type: ignore[misc]
-            rejected: list[str] = []
+        class Callbacks(base):  # type: ignore[misc]
+            def __init__(self) -> None:
+                super().__init__()
+                self.rejected: list[str] = []
 
             def credentials(self, url: str, username: str | None, allowed: Any) -> Any:
                 return pygit2.UserPass("x", token)
@@ -203,6 +206,7 @@ class DulwichClient:
         cfg.set((b"http",), b"sslCAInfo", str(self.ca).encode())
         client, path = get_transport_and_path(url, config=cfg)
         repo = Repo(str(dest))
+        refs: Any = repo.refs
 
         def tracked(name: bytes) -> bool:
             if name.startswith(b"refs/tags/"):
@@ -216,7 +220,7 @@ class DulwichClient:
             result = client.fetch(
                 path,
                 repo,
-                determine_wants=wants,
+                determine_wants=cast(Any, wants),
                 depth=depth,
                 shallow_since=None if since is None else str(since),
                 shallow_exclude=list(exclude) or None,
@@ -227,9 +231,9 @@ class DulwichClient:
                 if oid is None or not tracked(name) or oid not in repo.object_store:
                     continue
                 if name.startswith(b"refs/heads/"):
-                    repo.refs[b"refs/remotes/origin/" + name[11:]] = oid
+                    refs[b"refs/remotes/origin/" + name[11:]] = oid
                 else:
-                    repo.refs[name] = oid
+                    refs[name] = oid
         except (GitProtocolError, HangupException) as exc:
             raise ClientFailed(str(exc)) from None
         finally:
