@@ -534,9 +534,14 @@ def test_clone_progress_lines_and_quiet(matrix: Matrix, tmp_path: Path) -> None:
 
 
 def test_push_shows_server_side_progress(matrix: Matrix, history_repo: Path, tmp_path: Path) -> None:
-    """A push with deltas shows the server resolving them, as git's own receive-pack does."""
+    """A push with deltas, streamed chunked, shows the server resolving them, as git's own
+    receive-pack does; ``--quiet`` silences it."""
     remote = matrix.new_remote()
-    proc = git("push", "--progress", remote.url_with_token, "main", cwd=history_repo, env=matrix.env)
+    # a small post buffer makes git stream the pack with HTTP/1.1 chunked encoding
+    env = {**matrix.env, "GIT_TRACE_CURL": str(tmp_path / "curl.trace"), "GIT_TRACE_CURL_NO_DATA": "1"}
+    cfg = ["-c", "http.postBuffer=65536", "-c", "http.version=HTTP/1.1"]
+    proc = git(*cfg, "push", "--progress", remote.url_with_token, "main", cwd=history_repo, env=env)
+    assert "Transfer-Encoding: chunked" in (tmp_path / "curl.trace").read_text(errors="replace")
     lines = [ln.strip() for ln in proc.stderr.decode().replace("\r", "\n").splitlines()]
     done = [ln for ln in lines if ln.startswith("remote: Resolving deltas: 100% (") and ln.endswith("done.")]
     assert done, lines[-20:]
