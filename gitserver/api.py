@@ -206,6 +206,7 @@ class Api:
 
     async def delete_repo(self, req: Request) -> Response:
         record = await self._admin_repo(req)
+        chain = await self.s.thread(forks.lineage, self.s.catalog, record.id)  # freed pools are in it
         doomed = await self.s.thread(forks.delete, self.s.catalog, record.id)
         if doomed is None:
             raise not_found(f"repository {record.full_name} not found")
@@ -213,7 +214,9 @@ class Api:
         await self.s.thread(self.s.tokens.revoke_repo, record.id)
         for path in doomed:  # this repo's file unless forks still use it, and freed pools
             await self.s.thread(repo_files.remove_files, path)
-        await self.s.thread(self.s.tiering.repo_deleted, record.id, record.path in doomed)
+        removed = [path.stem for path in doomed]
+        ref_sets = [node.ref_set for node in chain if node.ref_set is not None]
+        await self.s.thread(self.s.tiering.repo_deleted, record.id, removed, ref_sets)
         return Response(204)
 
     async def openapi(self, req: Request) -> Response:

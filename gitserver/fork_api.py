@@ -7,12 +7,17 @@ Rules:
   copied and no file is made (``gitserver.forks``); the refs are read from the source's
   current state. No token is minted (mint one with ``POST .../tokens``).
   Errors: ``404`` no source, ``409 ALREADY_EXISTS`` the name is taken, ``409 CONFLICT``
-  the fork chain would be deeper than ``forks.MAX_DEPTH`` or the source was deleted
-  meanwhile, ``400`` bad body.
+  the fork chain would be deeper than ``forks.MAX_DEPTH``, the source was deleted
+  meanwhile, or the source is fenced (another copy of it owns its manifest: this node's
+  refs of it may be stale), ``400`` bad body. Under ``--durability remote`` the ``201``
+  comes only once the fork's catalog entry and ref set are in the blob store; if they
+  cannot be written the fork is undone and the answer is ``500 INTERNAL_ERROR``.
 - Import: ``{url, branch?, depth?}`` into an empty repo (``409 CONFLICT`` otherwise);
   runs as the repo's single writer, streamed (``gitserver.importer``); ``200``
   ``{imported: {ref: oid}}`` plus the RepoInfo. A remote that fails is ``400
-  INVALID_INPUT`` with the reason (the remote is the client's input).
+  INVALID_INPUT`` with the reason (the remote is the client's input). A fenced repo is
+  ``409 CONFLICT``; a write the blob store could not take (remote durability) is ``500
+  INTERNAL_ERROR`` saying it is not acknowledged (``DurabilityError.api_error``).
 OPENAPI_PATHS / OPENAPI_SCHEMAS describe these routes for ``/api/v1/openapi.json``.
 """
 
@@ -25,6 +30,7 @@ from gitserver.catalog import ParentGone, RepoExists
 from gitserver.clock import now_us
 from gitserver.errors import ApiError, invalid_input
 from gitserver.names import check_branch, check_namespace, check_repo_name
+from gitserver.tiering import DurabilityError
 from gitserver.web import Request, Response, json_response
 from storage.model import PushContext
 
@@ -62,6 +68,9 @@ async def fork_repo(api: Api, req: Request) -> Response:
     default_branch_only = _flag(body, "default_branch_only")
     read_only = _flag(body, "read_only")
     s = api.s
+    fenced = s.tiering.fenced(source.id)
+    if fenced is not None:
+        raise fenced.api_error()
     pending = await s.thread(forks.pending_refs, s.catalog, source)
     if pending is None:
         refs = await s.host.actor(source.id, source.path).run_read(lambda store: store.refs())
@@ -85,6 +94,11 @@ async def fork_repo(api: Api, req: Request) -> Response:
         raise ApiError("CONFLICT", f"repository {source.full_name} was deleted meanwhile") from None
     except forks.ForkError as exc:
         raise ApiError("CONFLICT", str(exc)) from None
+    try:
+        await s.thread(s.tiering.ensure_mirrored, record)
+    except DurabilityError as exc:  # not acknowledged: undo it
+        await s.thread(forks.delete, s.catalog, record.id)
+        raise exc.api_error() from None
     req.state["repo"] = record.full_name
     location = f"/api/v1/namespaces/{record.namespace}/repos/{record.name}".encode()
     return json_response(201, api._info(req, record, source), [(b"location", location)])
@@ -125,6 +139,8 @@ async def import_repo(api: Api, req: Request) -> Response:
         raise ApiError("CONFLICT", f"repository {record.full_name} is not empty") from None
     except importer.ImportFailed as exc:
         raise invalid_input(f"import failed: {exc}") from None
+    except DurabilityError as exc:
+        raise exc.api_error() from None
     if result.refs:
         await api.s.thread(api.s.catalog.note_push, record.id, at, size, count)
     fresh = await api.s.thread(api.s.catalog.get_by_id, record.id) or record

@@ -45,7 +45,7 @@ class ForkError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class _Node:
+class Node:
     """A repo or pool row, as far as forks care."""
 
     id: str
@@ -120,13 +120,22 @@ def create_fork(
 
 def materialize(catalog: Catalog, repo_id: str) -> None:
     """Make the file of a fork (repo or pool) that has none yet; a no-op otherwise."""
+    node = build_file(catalog, repo_id)
+    if node is not None:
+        finish(catalog, node)
+
+
+def build_file(catalog: Catalog, repo_id: str) -> Node | None:
+    """Make the file of a pending fork (repo or pool) from its ref set, without touching
+    the catalog (``finish`` does); returns the node it was made for, None when there was
+    nothing to make. Its parent is made first when it is itself an unmade fork."""
     from storage.repo_store import RepoStore
 
     node = _node_by_id(catalog, repo_id)
     if node is None or node.ref_set is None or node.path.exists():
-        return
+        return None
     if node.forked_from is None:
-        return
+        return None
     parent = _node_by_id(catalog, node.forked_from)
     if parent is None:
         raise FileNotFoundError(f"parent {node.forked_from} of fork {repo_id} is gone")
@@ -152,10 +161,35 @@ def materialize(catalog: Catalog, repo_id: str) -> None:
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{tmp}{suffix}")
+    return node
+
+
+def finish(catalog: Catalog, node: Node) -> bool:
+    """Forget the ref set of a fork whose file is made; True when no repo or pool names
+    that ref set any more (its row is gone)."""
     with catalog.tx() as db:
-        db.execute("UPDATE repos SET ref_set = NULL WHERE id = ?", (repo_id,))
-        db.execute("UPDATE pools SET ref_set = NULL WHERE id = ?", (repo_id,))
+        db.execute("UPDATE repos SET ref_set = NULL WHERE id = ?", (node.id,))
+        db.execute("UPDATE pools SET ref_set = NULL WHERE id = ?", (node.id,))
         _drop_ref_set(db, node.ref_set)
+        if node.ref_set is None:
+            return False
+        return db.execute("SELECT 1 FROM ref_sets WHERE hash = ?", (node.ref_set,)).fetchone() is None
+
+
+def lineage(catalog: Catalog, repo_id: str) -> list[Node]:
+    """The repo or pool ``repo_id`` and its ancestors (repos or pools), nearest first."""
+    chain: list[Node] = []
+    node = _node_by_id(catalog, repo_id)
+    while node is not None and len(chain) <= MAX_DEPTH:
+        chain.append(node)
+        node = _node_by_id(catalog, node.forked_from) if node.forked_from else None
+    return chain
+
+
+def ref_set_unused(catalog: Catalog, digest: str) -> bool:
+    """True when the catalog holds ref set ``digest`` no more."""
+    with catalog.tx() as db:
+        return db.execute("SELECT 1 FROM ref_sets WHERE hash = ?", (digest,)).fetchone() is None
 
 
 def delete(catalog: Catalog, repo_id: str) -> list[Path] | None:
@@ -218,7 +252,7 @@ def _drop_ref_set(db: sqlite3.Connection, digest: str | None) -> None:
     )
 
 
-def _node_by_id(catalog: Catalog, repo_id: str) -> _Node | None:
+def _node_by_id(catalog: Catalog, repo_id: str) -> Node | None:
     cols = "id, path, forked_from, ref_set, default_branch, created_at"
     with catalog.tx() as db:
         row = db.execute(f"SELECT {cols} FROM repos WHERE id = ?", (repo_id,)).fetchone()
@@ -226,7 +260,7 @@ def _node_by_id(catalog: Catalog, repo_id: str) -> _Node | None:
             row = db.execute(f"SELECT {cols} FROM pools WHERE id = ?", (repo_id,)).fetchone()
     if row is None:
         return None
-    return _Node(row[0], catalog.data_dir / row[1], row[2], row[3], row[4], row[5])
+    return Node(row[0], catalog.data_dir / row[1], row[2], row[3], row[4], row[5])
 
 
 def _depth(catalog: Catalog, repo_id: str) -> int:

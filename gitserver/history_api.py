@@ -35,6 +35,7 @@ from gitserver.auth import require_repo
 from gitserver.catalog import RepoRecord
 from gitserver.clock import rfc3339
 from gitserver.errors import ApiError, invalid_input, not_found
+from gitserver.tiering import DurabilityError
 from gitserver.web import Request, Response, Send, json_response
 from storage import commit_builder, history, revisions, treeview
 from storage.diff import Abbrev, FileDiff, diff_trees, file_diff
@@ -190,6 +191,8 @@ def _storage_error(exc: Exception) -> ApiError:
         return ApiError("CONFLICT", str(exc))
     if isinstance(exc, commit_builder.InvalidEdit):
         return invalid_input(str(exc))
+    if isinstance(exc, DurabilityError):  # fenced: 409 CONFLICT; not acknowledged: 500
+        return exc.api_error()
     raise exc
 
 
@@ -198,6 +201,7 @@ _CAUGHT = (
     treeview.PathError,
     commit_builder.CommitConflict,
     commit_builder.InvalidEdit,
+    DurabilityError,
 )
 
 

@@ -2,7 +2,8 @@
 
 Rules:
 - ``Services.open`` is synchronous and eager: data dir, catalog, KV store, blob store
-  (an empty catalog is restored from it, gitserver.tiering) and the
+  (an empty catalog is restored from it, gitserver.tiering, which also makes lazy
+  forks' files when they wake) and the
   bootstrap admin token are ready before the first request (bad config fails at start).
 - ``thread`` runs blocking work (catalog, KV, repo files) in a worker thread under the
   one ``CapacityLimiter`` that the actors use too, so blocking work is bounded overall.
@@ -11,14 +12,13 @@ Rules:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import trio
 
-from gitserver import admin_token, forks
+from gitserver import admin_token
 from gitserver.actors import ActorHost
 from gitserver.catalog import Catalog
 from gitserver.config import Settings
@@ -49,8 +49,9 @@ class Services:
         kv = open_kv(settings.kv_url)
         tokens = TokenStore(kv, bootstrap_admin=[admin_token.load_or_create(settings)])
         limiter = trio.CapacityLimiter(settings.worker_threads)
-        host = ActorHost(limiter=limiter, idle_timeout=settings.idle_timeout, max_resident=settings.max_resident)
-        host.materialize = functools.partial(forks.materialize, catalog)
+        host = ActorHost(
+            limiter=limiter, idle_timeout=settings.idle_timeout, max_resident=settings.max_resident
+        )
         blobs = open_blobstore(settings.blob_store_url)
         tiering = Tiering(settings, blobs, catalog, host, limiter)
         tiering.install()  # restores the catalog of an empty data dir from the blob store

@@ -19,6 +19,16 @@ Rules:
   equals the local state), the snapshot's objects are confirmed with ``head``, then its
   file is removed. Forks and repos that forks use are never dropped (their files are
   each other's alternates). The next request rebuilds it (``before_wake``).
+- Forks (gitserver.forks): ``before_wake`` also makes the file of a lazy fork, and it
+  rebuilds a missing file parent-first: every ancestor without a file (repo or nameless
+  pool) is rehydrated, or made from its pending ref set, before the fork; each under
+  its own wake lock. A repo's manifest wins over a pending ref set. When a lazy fork's
+  file is made under remote durability it is shipped at once (its manifest holds its
+  refs from then on), then its catalog entry is rewritten without the ref set and the
+  ref-set object deleted once nothing names it (gitserver.catalog_mirror).
+- Fork creation under remote durability is acknowledged only once the fork's catalog
+  entry (and ref set) is in the blob store (``ensure_mirrored``). A deleted repo that
+  forks still need keeps a pool entry; a freed pool loses its entry and its objects.
 """
 
 from __future__ import annotations
@@ -33,10 +43,11 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from gitserver import catalog_mirror, repo_files
+from gitserver import catalog_mirror, forks, repo_files
 from gitserver.catalog import Catalog, RepoRecord
 from gitserver.clock import now_us
 from gitserver.config import Settings
+from gitserver.errors import ApiError
 from storage.blobstore import BlobStore, BlobStoreError
 from storage.errors import GitUserError, StorageError
 from storage.manifest import Manifest, RepoFenced, SnapshotInfo, snapshot_keys
@@ -52,7 +63,17 @@ log = logging.getLogger("gitserver.tiering")
 
 
 class DurabilityError(GitUserError):
-    """A write could not be made durable in the blob store (or the repo is fenced)."""
+    """A write could not be made durable in the blob store (or the repo is fenced:
+    ``fenced`` is then True, and the REST API answers ``409 CONFLICT``)."""
+
+    def __init__(self, message: str, *, fenced: bool = False) -> None:
+        super().__init__(message)
+        self.fenced = fenced
+
+    def api_error(self) -> ApiError:
+        """The REST answer: ``409 CONFLICT`` when fenced (another copy owns the repo), else
+        ``500 INTERNAL_ERROR`` saying the write is not acknowledged."""
+        return ApiError("CONFLICT" if self.fenced else "INTERNAL_ERROR", str(self))
 
 
 def new_snapshot_id(at_us: int) -> str:
@@ -80,6 +101,7 @@ class Tiering:
         self._wake_locks: dict[str, trio.Lock] = {}
         self._last_active: dict[str, float] = {}  # wall-clock seconds
         self._mirrored: set[str] = set()
+        self._ref_sets_uploaded: set[str] = set()  # ref-set objects known in the blob store
         self._pending: set[str] = set()
         self._send, self._recv = trio.open_memory_channel[str](256)
         self._token: trio.lowlevel.TrioToken | None = None
@@ -93,6 +115,7 @@ class Tiering:
         catalog_mirror.restore(self.catalog, self.blobs)
         catalog_mirror.reconcile(self.catalog, self.blobs)
         self.catalog.on_create = self._on_create
+        self.host.materialize = None  # lazy forks are made by before_wake, after rehydration
         self.host.before_wake = self.before_wake
         self.host.write_hooks = self
 
@@ -104,18 +127,59 @@ class Tiering:
             return found
 
     def _on_create(self, record: RepoRecord) -> None:
-        catalog_mirror.mirror(self.blobs, record)
+        catalog_mirror.mirror(self.blobs, record, self.catalog, self._ref_sets_uploaded)
         self._mirrored.add(record.id)
 
-    def repo_deleted(self, repo_id: str, files_removed: bool) -> None:
-        """Forget a deleted repo: its catalog entry, and its blobs once no fork needs them."""
-        catalog_mirror.unmirror(self.blobs, repo_id)
-        self._mirrored.discard(repo_id)
-        if files_removed:
-            for key, _size, _etag in list(self.blobs.list(f"repos/{repo_id}/")):
+    def ensure_mirrored(self, record: RepoRecord) -> None:
+        """Make sure a new repo's catalog entry (a fork's ref set too) is in the blob store.
+
+        Under remote durability a failure raises DurabilityError (the caller undoes the
+        creation); under local durability it is logged (``reconcile`` catches up at start)."""
+        if record.id in self._mirrored:
+            return
+        try:
+            self._on_create(record)
+        except (BlobStoreError, StorageError) as exc:
+            if self.remote:
+                raise DurabilityError(
+                    f"remote durability failed, {record.full_name} is not created: {exc}"
+                ) from None
+            log.warning("could not mirror new repo %s: %s", record.id, exc)
+
+    def fenced(self, repo_id: str) -> DurabilityError | None:
+        """The error a write to ``repo_id`` would get because it is fenced, if it is."""
+        found = self.replica(repo_id).fenced
+        return None if found is None else DurabilityError(str(found), fenced=True)
+
+    def repo_deleted(self, repo_id: str, removed: list[str], ref_sets: list[str]) -> None:
+        """Forget a deleted repo in the blob store. ``removed``: the ids whose files went
+        (the repo's own unless forks still need it, then it is a pool; and freed pools);
+        ``ref_sets``: ref sets the deleted rows named (their objects go once unused)."""
+        gone = set(removed)
+        for rid in dict.fromkeys([repo_id, *removed]):
+            if rid not in gone:  # a pool now: its entry says so, its objects stay
+                if not catalog_mirror.mirror_pool(self.blobs, self.catalog, rid, self._ref_sets_uploaded):
+                    catalog_mirror.unmirror(self.blobs, rid)
+                continue
+            catalog_mirror.unmirror(self.blobs, rid)
+            self._mirrored.discard(rid)
+            for key, _size, _etag in list(self.blobs.list(f"repos/{rid}/")):
                 self.blobs.delete(key)
-        with self._replicas_lock:
-            self._replicas.pop(repo_id, None)
+            with self._replicas_lock:
+                self._replicas.pop(rid, None)
+        self._mirrored.discard(repo_id)
+        if not self.remote:  # entries of forks made without shipping may still name them
+            return
+        for digest in dict.fromkeys(ref_sets):
+            if forks.ref_set_unused(self.catalog, digest):
+                self._drop_ref_set(digest)
+
+    def _drop_ref_set(self, digest: str) -> None:
+        self._ref_sets_uploaded.discard(digest)
+        try:
+            catalog_mirror.drop_ref_set(self.blobs, digest)
+        except BlobStoreError as exc:  # an orphan costs space, nothing else
+            log.warning("could not delete ref set %s: %s", digest, exc)
 
     # -- waking ---------------------------------------------------------------------------
 
@@ -126,18 +190,27 @@ class Tiering:
         return lock
 
     async def before_wake(self, repo_id: str, path: Path) -> None:
-        """Called by an actor before it opens its first connection: rebuild a missing file."""
+        """Called by an actor before it opens its first connection: rebuild a missing file
+        (and first its missing ancestors', root first), or make a lazy fork's file."""
+        chain: list[forks.Node] = []
+        if not path.exists():
+            chain = await trio.to_thread.run_sync(forks.lineage, self.catalog, repo_id, limiter=self.limiter)
+        for ancestor in reversed(chain[1:]):  # root first, each under its own lock
+            if not ancestor.path.exists():
+                async with self._wake_lock(ancestor.id):
+                    if not ancestor.path.exists():
+                        await trio.to_thread.run_sync(
+                            self._build, ancestor.id, ancestor.path, ancestor, limiter=self.limiter
+                        )
         async with self._wake_lock(repo_id):
             self._last_active[repo_id] = time.time()
             if not path.exists():
-                await trio.to_thread.run_sync(self._materialize, repo_id, path, limiter=self.limiter)
+                own = chain[0] if chain else None
+                await trio.to_thread.run_sync(self._build, repo_id, path, own, limiter=self.limiter)
 
-    def _materialize(self, repo_id: str, path: Path) -> None:
-        record = self.catalog.get_by_id(repo_id)
-        if record is not None and record.forked_from:
-            parent = self.catalog.get_by_id(record.forked_from)
-            if parent is not None and not parent.path.exists():
-                self._materialize(parent.id, parent.path)
+    def _build(self, repo_id: str, path: Path, node: forks.Node | None) -> None:
+        """Make the missing file of one repo or pool whose ancestors have theirs: from its
+        manifest, else from its pending ref set (a lazy fork), else empty."""
         started = time.monotonic()
         restored = rehydrate(self.blobs, repo_id, path)
         if restored is not None:
@@ -146,14 +219,47 @@ class Tiering:
             log.info("rehydrated %s in %.3f s", repo_id, time.monotonic() - started)
             self._note_figures(repo_id, path)
             return
-        if record is None:
+        if node is None:
             return  # no such repo: opening fails with FileNotFoundError
+        if node.ref_set is not None and node.forked_from is not None:
+            self._make_fork(node)
+            return
         from storage.repo_store import RepoStore
 
         log.warning("repo %s has no local file and nothing in the blob store: starting it empty", repo_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        RepoStore.create(path, head=record.head_ref).close()
+        RepoStore.create(path, head=f"refs/heads/{node.default_branch}").close()
         self.replica(repo_id).reset()
+
+    def _make_fork(self, node: forks.Node) -> None:
+        """Make a lazy fork's file from its ref set; under remote durability ship it before
+        the catalog forgets the ref set, so its refs are never only local."""
+        from storage.repo_store import RepoStore
+
+        if forks.build_file(self.catalog, node.id) is None:
+            return
+        self.replica(node.id).reset()
+        if self.remote:
+            try:
+                with RepoStore.open(node.path) as store:
+                    self.replica(node.id).ship(store)
+            except (BlobStoreError, StorageError) as exc:
+                remove_store_files(node.path)  # still pending: the ref set stays the truth
+                raise DurabilityError(f"remote durability failed, fork {node.id} not made: {exc}") from None
+        unused = forks.finish(self.catalog, node)
+        if not self.remote:  # nothing shipped: the entry's ref set stays its way back
+            return
+        try:
+            record = self.catalog.get_by_id(node.id)
+            if record is not None:
+                catalog_mirror.mirror(self.blobs, record, self.catalog, self._ref_sets_uploaded)
+            else:
+                catalog_mirror.mirror_pool(self.blobs, self.catalog, node.id, self._ref_sets_uploaded)
+        except (BlobStoreError, StorageError) as exc:  # the entry keeps naming the ref set: harmless
+            log.warning("could not rewrite the catalog entry of fork %s: %s", node.id, exc)
+            return
+        if unused and node.ref_set is not None:
+            self._drop_ref_set(node.ref_set)
 
     def _note_figures(self, repo_id: str, path: Path) -> None:
         from storage.repo_store import RepoStore
@@ -165,23 +271,24 @@ class Tiering:
     # -- writes (worker threads) ----------------------------------------------------------
 
     def before_write(self, repo_id: str) -> None:
-        fenced = self.replica(repo_id).fenced
+        fenced = self.fenced(repo_id)
         if fenced is not None:
-            raise DurabilityError(str(fenced))
+            raise fenced
 
     def after_write(self, repo_id: str, store: RepoStore) -> None:
         self._last_active[repo_id] = time.time()
         replica = self.replica(repo_id)
         if self.remote:
             try:
+                # ship first: an entry drops a fork's ref set only once its manifest exists
+                replica.ship(store)
                 if repo_id not in self._mirrored:
                     record = self.catalog.get_by_id(repo_id)
                     if record is not None:
-                        catalog_mirror.mirror(self.blobs, record)
+                        catalog_mirror.mirror(self.blobs, record, self.catalog, self._ref_sets_uploaded)
                     self._mirrored.add(repo_id)
-                replica.ship(store)
             except RepoFenced as exc:
-                raise DurabilityError(str(exc)) from None
+                raise DurabilityError(str(exc), fenced=True) from None
             except (BlobStoreError, StorageError) as exc:
                 raise DurabilityError(
                     f"remote durability failed, the push is not acknowledged: {exc}"
