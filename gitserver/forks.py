@@ -17,6 +17,10 @@ How it works:
   nameless and tokenless, as an object pool. Deleting the last repo that names a pool
   removes the pool's file too, and so on up the chain (``delete`` returns every file to
   remove). All these decisions happen in one catalog transaction.
+- Surviving the data dir (gitserver.catalog_mirror, gitserver.tiering): pending ref sets
+  and pools are mirrored to the blob store; with tiering, a missing file is rebuilt
+  parent-first along ``lineage`` (a manifest first, else ``build_file`` from the ref set,
+  then ``finish`` once the new file is shipped).
 
 Synchronous (catalog, SQLite); async callers use a worker thread.
 """

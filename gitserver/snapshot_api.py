@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitserver.clock import rfc3339
 from gitserver.errors import ApiError
+from gitserver.tiering import DurabilityError
 from gitserver.web import Request, Response, json_response
 from storage.manifest import RepoFenced, SnapshotInfo
 
@@ -37,6 +38,8 @@ def register(router: Router, api: Api) -> None:
             info = await api.s.tiering.snapshot(record)
         except RepoFenced as exc:
             raise ApiError("CONFLICT", str(exc)) from None
+        except DurabilityError as exc:  # fenced before the snapshot began: 409 too
+            raise exc.api_error() from None
         return json_response(201, _json(info))
 
     async def listing(req: Request) -> Response:

@@ -6,7 +6,7 @@
   blob store and KV serves every fork with its refs (clone + ``git fsck --strict``),
   pushes to forks still work, and the deleted parent stays deleted.
 - A fenced repo (another node rehydrated it and owns its manifest) answers REST writes
-  (commit API, import, fork) with ``409 CONFLICT`` in the SPEC error shape, not 500.
+  (commit API, import, fork, snapshot) with ``409 CONFLICT`` in the SPEC error shape, not 500.
 """
 
 from __future__ import annotations
@@ -158,3 +158,5 @@ def test_fenced_repo_rest_writes_are_409(tmp_path: Path, s3_service: object, red
         status, body = a.api("POST", "/namespaces/fn/repos/repo/fork", {"name": "late-fork"})
         assert status == 409 and "fenced" in _error(status, body, "CONFLICT")
         assert a.api("GET", "/namespaces/fn/repos/late-fork")[0] == 404
+        status, body = a.api("POST", "/namespaces/fn/repos/repo/snapshots")
+        assert status == 409 and "fenced" in _error(status, body, "CONFLICT")
