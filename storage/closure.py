@@ -7,6 +7,8 @@ Rules:
   one join finds links to objects of the wrong type. Only the few links absent from this
   store are looked up in the alternates.
 - Gitlinks (mode 160000) are not links: they name commits of other repositories.
+- A commit listed in the ``shallow`` table (a shallow repository's boundary) may name
+  absent parents; every other missing link is still an error.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ class ClosureCheck:
             )
         cur = conn.execute(
             "SELECT l.src, l.oid, l.type FROM links l LEFT JOIN objects o ON o.oid = l.oid WHERE o.oid IS NULL"
+            " AND NOT (l.type = ? AND l.src IN (SELECT oid FROM shallow))",
+            (int(ObjType.COMMIT),),
         )
         for src, oid, want in cur:
             oid = bytes(oid)
