@@ -14,7 +14,8 @@ Rules:
   cannot be written the fork is undone and the answer is ``500 INTERNAL_ERROR``.
 - Import: ``{url, branch?, depth?}`` into an empty repo (``409 CONFLICT`` otherwise);
   runs as the repo's single writer, streamed (``gitserver.importer``); ``200``
-  ``{imported: {ref: oid}}`` plus the RepoInfo. A remote that fails is ``400
+  ``{imported: {ref: oid}, shallow: [oid]}`` plus the RepoInfo. With ``depth`` the repo
+  becomes shallow (``shallow`` lists its boundary commits; [] for a full import). A remote that fails is ``400
   INVALID_INPUT`` with the reason (the remote is the client's input). A fenced repo is
   ``409 CONFLICT``; a write the blob store could not take (remote durability) is ``500
   INTERNAL_ERROR`` saying it is not acknowledged (``DurabilityError.api_error``).
@@ -130,7 +131,7 @@ async def import_repo(api: Api, req: Request) -> Response:
     actor = api.s.host.actor(record.id, record.path)
 
     def run(store: Any) -> tuple[importer.ImportResult, int, int, int | None]:
-        result = importer.import_into(store, url, branch=branch, context=context)
+        result = importer.import_into(store, url, branch=branch, context=context, depth=depth)
         return result, store.stored_bytes(), store.object_count(), now_us()
 
     try:
@@ -146,7 +147,9 @@ async def import_repo(api: Api, req: Request) -> Response:
     fresh = await api.s.thread(api.s.catalog.get_by_id, record.id) or record
     info = api._info(req, fresh, await api._parent(fresh))
     info.update(size_bytes=size, object_count=count)
-    return json_response(200, {"imported": {k: v.hex() for k, v in result.refs.items()}, "repo": info})
+    imported = {k: v.hex() for k, v in result.refs.items()}
+    shallow = [o.hex() for o in result.shallow]
+    return json_response(200, {"imported": imported, "shallow": shallow, "repo": info})
 
 
 _ERRORS = {
@@ -180,7 +183,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "depth": {
                 "type": "integer",
                 "minimum": 1,
-                "description": "accepted; the whole history is fetched (stores are never shallow)",
+                "description": "fetch only this many commits of each imported ref's history, like"
+                " `git clone --depth N`; the repository becomes shallow (clones of it are shallow)",
             },
         },
     },
@@ -189,6 +193,11 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "required": ["imported", "repo"],
         "properties": {
             "imported": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Oid"}},
+            "shallow": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Oid"},
+                "description": "the repository's shallow commits after the import (empty without depth)",
+            },
             "repo": {"$ref": "#/components/schemas/RepoInfo"},
         },
     },

@@ -10,8 +10,12 @@ How it works:
   ``refs/heads/<branch>`` when a branch is given. Each is created with compare-and-swap
   from zero, so the import fails with ``NotEmpty`` unless the repo has no refs at all.
   The reflog says ``via: import``.
-- ``depth`` is accepted and validated but the whole history is fetched: this store is
-  never shallow (a shallow import would break its closure invariant).
+- ``depth`` N fetches like ``git clone --depth N``: the remote names the commits at the
+  boundary (its ``shallow`` lines; a remote that is itself shallow names its own too,
+  even without a depth); they are recorded as this repo's shallow commits in the same
+  transaction as the refs (``RepoStore.receive(shallow=...)``), and the closure check
+  allows exactly their parents to be absent. Without a depth the whole history is
+  fetched, as before.
 - The remote's own errors (unreachable, 401, not a git remote, broken pack) become
   ``ImportFailed`` with the reason; nothing is stored then.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +47,7 @@ class NotEmpty(Exception):
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     refs: dict[str, Oid]
+    shallow: list[Oid] = field(default_factory=list)  # the repo's shallow commits, sorted
 
 
 def check_url(url: str) -> str:
@@ -92,10 +97,16 @@ class _Pipe:
 
 
 def import_into(
-    store: RepoStore, url: str, *, branch: str | None, context: PushContext, timeout: float = 600.0
+    store: RepoStore,
+    url: str,
+    *,
+    branch: str | None,
+    context: PushContext,
+    depth: int | None = None,
+    timeout: float = 600.0,
 ) -> ImportResult:
-    """Fetch ``url`` into the empty ``store`` (the repo's writer). Raises NotEmpty,
-    ImportFailed."""
+    """Fetch ``url`` into the empty ``store`` (the repo's writer), ``depth`` commits deep
+    when given (the store becomes shallow). Raises NotEmpty, ImportFailed."""
     from dulwich.client import get_transport_and_path
 
     if store.refs():
@@ -108,6 +119,7 @@ def import_into(
     wanted: dict[str, Oid] = {}
     refs_known = threading.Event()
     errors: list[BaseException] = []
+    shallow: set[Oid] = set()  # filled by the producer before it signals the end of the pack
 
     def determine_wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
         for raw_name, raw_oid in refs.items():
@@ -122,7 +134,10 @@ def import_into(
 
     def produce() -> None:
         try:
-            client.fetch_pack(path, determine_wants, _EmptyWalker(), pack_data=_sink(pipe.put))
+            fetched = client.fetch_pack(
+                path, determine_wants, _EmptyWalker(), pack_data=_sink(pipe.put), depth=depth
+            )
+            shallow.update(bytes.fromhex(h.decode("ascii")) for h in fetched.new_shallow or ())
             pipe.put(None)
         except _Abort:
             pass
@@ -142,7 +157,7 @@ def import_into(
         if not wanted:
             return ImportResult({})
         commands = [RefCommand(ZERO_OID, oid, ref) for ref, oid in sorted(wanted.items())]
-        result = store.receive(commands, pipe.read, context)
+        result = store.receive(commands, pipe.read, context, shallow=lambda: sorted(shallow))
         if result.unpack_error:
             raise ImportFailed(f"the remote's pack was refused: {result.unpack_error}")
         failed = [r for r in result.refs if r.error]
@@ -150,7 +165,7 @@ def import_into(
             if any(r.error == "ref already exists" for r in failed):
                 raise NotEmpty("the repository is not empty")
             raise ImportFailed(f"{failed[0].ref}: {failed[0].error}")
-        return ImportResult(dict(wanted))
+        return ImportResult(dict(wanted), sorted(store.shallow_commits()))
     finally:
         pipe.close()
         producer.join(timeout=30)

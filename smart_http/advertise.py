@@ -7,6 +7,8 @@ Rules:
 - v0/v1: the first ref carries the capability list after NUL; an empty list of refs is
   advertised as ``capabilities^{}`` with the zero id. upload-pack shows HEAD (first) and
   the peeled ``^{}`` line right after each annotated tag; receive-pack shows neither.
+  A shallow repository's upload-pack advertisement ends with ``shallow <id>`` lines,
+  one per shallow commit of the repository, before the flush (as git's).
 - Over HTTP a v0/v1 answer starts with ``# service=<name>`` and a flush; a v2 answer
   does not (as git http-backend).
 """
@@ -17,7 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from smart_http.capabilities import v0_capability_line, v2_capabilities
 from smart_http.pktline import pkt, pkt_text
-from storage.model import ZERO_HEX, Ref
+from storage.model import ZERO_HEX, Oid, Ref
 
 FLUSH_PKT = b"0000"
 
@@ -34,9 +36,15 @@ def head_target_of(refs: Sequence[Ref]) -> str | None:
 
 
 def v0_advertisement(
-    refs: Sequence[Ref], service: str, *, version: int = 0, session_id: str | None = None
+    refs: Sequence[Ref],
+    service: str,
+    *,
+    version: int = 0,
+    session_id: str | None = None,
+    shallow: Sequence[Oid] = (),
 ) -> bytes:
-    """The pkt-line ref advertisement (without the HTTP service preamble)."""
+    """The pkt-line ref advertisement (without the HTTP service preamble); ``shallow``
+    are the repository's own shallow commits (shown by upload-pack only)."""
     upload = service == "git-upload-pack"
     shown = [r for r in refs if upload or r.name != "HEAD"]
     caps = v0_capability_line(service, head_target=head_target_of(refs), session_id=session_id)
@@ -48,6 +56,8 @@ def v0_advertisement(
         out.append(pkt(line + (b"\0" + caps if i == 0 else b"") + b"\n"))
         if upload and ref.peeled is not None:
             out.append(pkt(ref.peeled.hex().encode() + b" " + ref.name.encode() + b"^{}\n"))
+    if upload and shown:
+        out.extend(pkt(b"shallow " + oid.hex().encode() + b"\n") for oid in shallow)
     out.append(FLUSH_PKT)
     return b"".join(out)
 

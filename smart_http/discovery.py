@@ -5,6 +5,8 @@ Rules:
   HTTP status 403 (gitprotocol-http "Smart Server Response").
 - Protocol v2 is spoken for upload-pack only; receive-pack always answers v0 (git does
   the same, and the client then falls back).
+- A shallow repository (``HasShallowRoots``) lists its shallow commits at the end of the
+  v0/v1 upload-pack advertisement, as git's upload-pack does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from smart_http.advertise import service_preamble, v0_advertisement, v2_advertisement
 from smart_http.backend import GitRepository
 from smart_http.errors import UnsupportedRequest
-from smart_http.extensions import HasObjectSize
+from smart_http.extensions import HasObjectSize, HasShallowRoots
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
 
@@ -39,4 +41,8 @@ def advertise_refs(repo: GitRepository, service: str, version: int = 0) -> bytes
     version = effective_version(service, version)
     if version == 2:
         return v2_advertisement(object_info=isinstance(repo, HasObjectSize))
-    return service_preamble(service) + v0_advertisement(repo.list_refs(), service, version=version)
+    shallow = []
+    if service == "git-upload-pack" and isinstance(repo, HasShallowRoots):
+        shallow = repo.shallow_roots()
+    refs = v0_advertisement(repo.list_refs(), service, version=version, shallow=shallow)
+    return service_preamble(service) + refs

@@ -1,9 +1,10 @@
 """Optional repository abilities the drivers use when a ``GitRepository`` offers them.
 
-``GitRepository`` (backend.py) has no way to name an unborn HEAD's target or to tell
-an object's size; these two small Protocols let a backend add them without changing
-the shared contract. Without them, ``ls-refs`` omits ``unborn`` lines and ``object-info``
-is not advertised.
+``GitRepository`` (backend.py) has no way to name an unborn HEAD's target, to tell
+an object's size or to say that it is itself shallow; these small Protocols let a
+backend add them without changing the shared contract. Without them, ``ls-refs`` omits
+``unborn`` lines, ``object-info`` is not advertised and the repository is served as
+complete (no ``shallow`` lines unless the client deepens).
 """
 
 from __future__ import annotations
@@ -24,4 +25,12 @@ class HasHeadTarget(Protocol):
 class HasObjectSize(Protocol):
     def object_size(self, oid: Oid) -> int | None:
         """The object's size in bytes (inflated, undeltified), None when absent."""
+        ...
+
+
+@runtime_checkable
+class HasShallowRoots(Protocol):
+    def shallow_roots(self) -> list[Oid]:
+        """The repository's own shallow commits (their parents are absent), sorted; []
+        for a complete repository."""
         ...

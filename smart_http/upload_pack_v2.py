@@ -6,7 +6,8 @@ Rules (gitprotocol-v2):
 - fetch without ``done``: an acknowledgments section (ACKs of common haves or NAK, then
   ``ready`` when every want reaches a common commit and the client did not ask
   wait-for-done). Not ready: flush, the client comes back. Ready or done: optional
-  shallow-info and wanted-refs sections, then ``packfile`` with the pack on side-band
+  shallow-info (for a deepen request, and for every fetch from a shallow repository,
+  as git does) and wanted-refs sections, then ``packfile`` with the pack on side-band
   channel 1 (progress on 2 unless no-progress), then flush.
 - ``sideband-all`` wraps every non-flush, non-delim line on channel 1 as well.
 """
@@ -17,7 +18,7 @@ from smart_http.advertise import ls_refs_lines
 from smart_http.backend import GitRepository
 from smart_http.body import RequestBody
 from smart_http.errors import ProtocolError, RemoteProtocolError, UnsupportedRequest
-from smart_http.extensions import HasHeadTarget, HasObjectSize
+from smart_http.extensions import HasHeadTarget, HasObjectSize, HasShallowRoots
 from smart_http.output import CoalescingWriter
 from smart_http.pack_sender import check_wants, common_haves, resolve_deepen_not, send_pack
 from smart_http.pktline import NeedData, decode_pkt, pkt_text
@@ -127,7 +128,7 @@ def _fetch(repo: GitRepository, request: CommandRequest, out: CoalescingWriter) 
         out.write(DELIM_PKT)
     pack_request = _pack_request(args, wants, common, deepen_not)
     shallow = None
-    if pack_request.is_shallow_request:
+    if pack_request.is_shallow_request or (isinstance(repo, HasShallowRoots) and repo.shallow_roots()):
         shallow = repo.shallow_update(pack_request)
         out.write(_wrap(pkt_text("shallow-info") + shallow_lines(shallow), wrap) + DELIM_PKT)
     if wanted_refs:

@@ -7,7 +7,8 @@ Rules:
   and hash to the pack's trailer and recorded checksum; no chunk row belongs to no pack;
   each object lies inside its pack, its raw bytes match its CRC32, its content re-hashes
   to its id with the recorded size, and every object it names is stored (gitlinks
-  aside); refs name valid refs and point at stored objects (commits under refs/heads/);
+  aside; the parents of a commit listed in ``shallow`` may be absent, and each listed
+  shallow commit must be a stored commit); refs name valid refs and point at stored objects (commits under refs/heads/);
   HEAD is a valid ref name; reflog times never decrease and each ref's newest reflog
   value is its current value; every alternate opens.
 """
@@ -38,7 +39,8 @@ def verify_store(store: RepoStore, limit: int = 1000) -> list[str]:
         problems.append(msg)
         return len(problems) < limit
 
-    for check in (_check_alternates, _check_packs, _check_objects, _check_refs, _check_reflog):
+    checks = (_check_alternates, _check_packs, _check_objects, _check_shallow, _check_refs, _check_reflog)
+    for check in checks:
         check(store, report)
         if len(problems) >= limit:
             break
@@ -97,6 +99,7 @@ def _check_packs(store: RepoStore, report: Report) -> None:
 def _check_objects(store: RepoStore, report: Report) -> None:
     conn = store.connection
     sizes = dict(conn.execute("SELECT id, size FROM packs"))
+    shallow = store.shallow_commits()
     for entry in store.iter_entries():
         name = entry.oid.hex()
         pack_size = sizes.get(entry.pack_id)
@@ -128,6 +131,8 @@ def _check_objects(store: RepoStore, report: Report) -> None:
         try:
             for target, want in links(obj_type, data, entry.oid):
                 header = store.object_header(target)
+                if header is None and want == ObjType.COMMIT and entry.oid in shallow:
+                    continue  # a shallow commit's parents are absent by design
                 if header is None:
                     report(f"object {name}: names missing object {target.hex()}")
                 elif header[0] != want:
@@ -135,6 +140,13 @@ def _check_objects(store: RepoStore, report: Report) -> None:
                            f"{header[0].name.lower()}")
         except StorageError as exc:
             report(f"object {name}: {exc}")
+
+
+def _check_shallow(store: RepoStore, report: Report) -> None:
+    for oid in sorted(store.shallow_commits()):
+        header = store.object_header(oid)
+        if header is None or header[0] != ObjType.COMMIT:
+            report(f"shallow {oid.hex()}: not a stored commit")
 
 
 def _check_refs(store: RepoStore, report: Report) -> None:

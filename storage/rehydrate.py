@@ -183,6 +183,7 @@ def _load_snapshot(store: RepoStore, blobs: BlobStore, repo_id: str, snap: Snaps
         conn.execute(
             "UPDATE meta SET value = ? WHERE key = 'alternates'", (json.dumps(header.get("alternates", [])),)
         )
+        _insert_shallow(conn, header.get("shallow", []))
         logs: list[tuple[object, ...]] = []
         for item in refs:
             if "ref" in item:
@@ -230,11 +231,21 @@ def _insert_reflog(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> 
         rows.clear()
 
 
+def _insert_shallow(conn: sqlite3.Connection, hexes: Iterable[str]) -> None:
+    """Record a shallow repo's boundary commits (snapshot or segment header)."""
+    try:
+        rows = [(bytes.fromhex(h),) for h in hexes]
+    except (TypeError, ValueError) as exc:
+        raise ReplicaFormatError(f"bad shallow list: {exc}") from None
+    conn.executemany("INSERT OR IGNORE INTO shallow(oid) VALUES (?)", rows)
+
+
 def _replay_segment(store: RepoStore, blobs: BlobStore, key: str) -> None:
     reader = ByteReader(blobs.get(key))
     header = read_segment_header(reader)
     conn = store.connection
     with _tx(store):
+        _insert_shallow(conn, header.shallow)  # before the packs: their closure check needs it
         for size in header.packs:
             part = reader.limited(size)
             ingest_pack(conn, part, store, store.alternate_type)

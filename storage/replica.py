@@ -140,6 +140,7 @@ class Replica:
                     [r, bytes(o).hex(), bytes(n).hex(), at, tok, via, msg or ""]
                     for _, r, o, n, at, tok, via, msg in logs
                 ],
+                sorted(o.hex() for o in store.shallow_commits()),
             )
             key = segment_key(self.repo_id, writer, manifest.generation + 1)
             self.blobs.put(key, _segment_pieces(store, header, [pid for pid, _ in packs]))

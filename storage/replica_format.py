@@ -9,12 +9,15 @@ Rules:
   exactly the ``objects`` rows of the rehydrated store, so a rehydrate copies rows instead
   of resolving deltas again.
 - Refs manifest (``<snap>.refs.zst``, zstandard): JSON lines. First a header object
-  ``{"format": 1, "head", "alternates", "objects", "pack_size", "pack_checksum"}``, then
+  ``{"format": 1, "head", "alternates", "objects", "pack_size", "pack_checksum"}`` (plus
+  ``"shallow": [hex...]``, the repo's shallow commits, for a shallow repo), then
   ``{"ref": name, "oid": hex}`` lines, then ``{"log": [ref, old, new, at, token_id, via,
   message]}`` lines in reflog order (oldest first).
 - Segment (``segments/<writer>-<seq>.seg``, what one write shipped): ``b"GSSEG1\\n"``, a
   big-endian u32 length and that many bytes of JSON ``{"head", "packs": [size...],
-  "reflog": [[ref, old, new, at, token_id, via, message]...]}``, then each pack's bytes
+  "reflog": [[ref, old, new, at, token_id, via, message]...]}`` (plus ``"shallow":
+  [hex...]`` for a shallow repo: the whole list, recorded before the packs are
+  replayed so their closure check allows the boundary), then each pack's bytes
   in order. Packs are stored exactly as the local store holds them.
 - Malformed input raises ``ReplicaFormatError``.
 """
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import zstandard
@@ -213,9 +216,13 @@ class SegmentHeader:
     head: str
     packs: list[int]  # byte size of each pack, in order
     reflog: list[Any]  # JSON reflog items (see reflog_json)
+    shallow: list[str] = field(default_factory=list)  # the repo's shallow commits (hex), if any
 
     def encode(self) -> bytes:
-        body = json.dumps({"head": self.head, "packs": self.packs, "reflog": self.reflog}).encode()
+        fields: dict[str, Any] = {"head": self.head, "packs": self.packs, "reflog": self.reflog}
+        if self.shallow:  # only shallow repos carry it: other segments stay byte-identical
+            fields["shallow"] = self.shallow
+        body = json.dumps(fields).encode()
         return SEGMENT_MAGIC + struct.pack(">I", len(body)) + body
 
 
@@ -225,6 +232,11 @@ def read_segment_header(reader: ByteReader) -> SegmentHeader:
     (n,) = struct.unpack(">I", reader.exact(4))
     data = _loads(reader.exact(n))
     try:
-        return SegmentHeader(str(data["head"]), [int(s) for s in data["packs"]], list(data["reflog"]))
+        return SegmentHeader(
+            str(data["head"]),
+            [int(s) for s in data["packs"]],
+            list(data["reflog"]),
+            [str(h) for h in data.get("shallow", [])],
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ReplicaFormatError(f"bad segment header: {exc}") from None

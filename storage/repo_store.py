@@ -10,6 +10,9 @@ Rules:
   read-only on first need, follow their own alternates, and are never written.
 - Object ids are raw 20-byte bytes. Reads resolve delta chains through a byte-bounded
   LRU of resolved objects (storage.objcache).
+- Shallow repositories (an import with ``depth``): table ``shallow`` lists commits whose
+  parents are absent by design; the closure check and fsck allow exactly those missing
+  links. The list is written in the same transaction as the import's refs.
 - Errors: MissingObject for absent objects; GitUserError subclasses from ingest become a
   PushResult's ``unpack_error``; StorageError for a damaged store.
 """
@@ -41,7 +44,7 @@ from storage.model import (
 )
 from storage.objcache import ByteLRU
 from storage.packwrite import PieceReader, iter_pack
-from storage.schema import connect, create_schema, schema_version
+from storage.schema import connect, create_schema, ensure_shallow_table, schema_version
 
 ReadFn = Callable[[int], bytes]
 ProgressFn = Callable[[str], None]
@@ -122,6 +125,8 @@ class RepoStore:
         if schema_version(conn) is None:
             conn.close()
             raise StorageError(f"{p} is not a repository file")
+        if not readonly:
+            ensure_shallow_table(conn)
         return cls(conn, p, readonly=readonly, cache_bytes=cache_bytes, alternate_depth=alternate_depth)
 
     def close(self) -> None:
@@ -344,6 +349,17 @@ class RepoStore:
         """Reflog entries, newest first; bounds on ``at`` are inclusive."""
         return refs_mod.read_reflog(self._conn, ref, since_us, until_us, limit)
 
+    def shallow_commits(self) -> frozenset[Oid]:
+        """This repository's own shallow commits (empty unless imported with a depth)."""
+        try:
+            rows = self._conn.execute("SELECT oid FROM shallow").fetchall()
+        except sqlite3.OperationalError:  # an older file opened read-only: no table yet
+            return frozenset()
+        return frozenset(bytes(r[0]) for r in rows)
+
+    def _record_shallow(self, oids: Iterable[Oid]) -> None:
+        self._conn.executemany("INSERT OR IGNORE INTO shallow(oid) VALUES (?)", [(bytes(o),) for o in oids])
+
     def _object_type(self, oid: Oid) -> ObjType | None:
         header = self.object_header(oid)
         return header[0] if header else None
@@ -370,18 +386,28 @@ class RepoStore:
         read_pack: ReadFn | None,
         context: PushContext,
         progress: ProgressFn | None = None,
+        shallow: Callable[[], Iterable[Oid]] | None = None,
     ) -> PushResult:
         """Ingest a pushed pack and apply its ref commands, in one transaction.
 
         A broken pack (truncated, corrupt, bad trailer, missing base or link, a new tip
         that is not stored) rolls everything back and sets ``unpack_error``. If no ref
         command succeeds, nothing is kept either.
+
+        ``shallow`` (import with a depth) gives commits that become shallow here: it is
+        called once the whole pack has been read (the remote names them before the pack,
+        but a streaming client only hands them over at the end), before the closure check,
+        which then allows their parents to be absent.
         """
         commands = list(commands)
         self._begin()
         try:
             if read_pack is not None:
+                if shallow is not None:
+                    read_pack = self._recording_shallow_at_end(read_pack, shallow)
                 self._ingest(read_pack, progress)
+            elif shallow is not None:
+                self._record_shallow(shallow())
             for cmd in commands:
                 if not cmd.is_delete and len(cmd.new) == 20 and not self.has_object(cmd.new):
                     raise MissingObject(cmd.new, f"(new value of {cmd.ref})")
@@ -398,6 +424,20 @@ class RepoStore:
         except BaseException:
             self._rollback()
             raise
+
+    def _recording_shallow_at_end(self, read_pack: ReadFn, shallow: Callable[[], Iterable[Oid]]) -> ReadFn:
+        """``read_pack`` that records ``shallow()`` when it first reports the end."""
+        recorded = False
+
+        def read(n: int) -> bytes:
+            nonlocal recorded
+            data = read_pack(n)
+            if not data and not recorded:
+                recorded = True
+                self._record_shallow(shallow())
+            return data
+
+        return read
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)

@@ -5,6 +5,9 @@ Rules:
 - Caches are bounded and only hold derived, immutable facts: parsed commit headers, tag
   peels, and the set of objects reachable from the refs, keyed by the exact refs state so
   a push invalidates it without any hook.
+- A shallow repository's own shallow commits (``RepoStore.shallow_commits``) are
+  parentless for every walk here (storage.shallow); the list is re-read at the start of
+  each request, so an import that makes the repo shallow is seen at once.
 - Wants are trusted only after ``is_want_allowed``; ``write_pack`` still checks that each
   object exists and raises MissingObject / GitUserError otherwise.
 """
@@ -26,8 +29,8 @@ from storage.model import (
     RefCommand,
     ShallowUpdate,
 )
-from storage.shallow import compute_shallow, pack_boundary
-from storage.walk import CommitCache, ObjectPlan, enumerate_objects, mark_trees, reaches_any
+from storage.shallow import ShallowCommitCache, compute_shallow, pack_boundary
+from storage.walk import ObjectPlan, enumerate_objects, mark_trees, reaches_any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,9 +45,9 @@ class Repository:
 
     def __init__(self, store: RepoStore, *, max_cached_commits: int = 65536) -> None:
         self.store = store
-        self.cache = CommitCache(store, max_cached_commits)
+        self.cache = ShallowCommitCache(store, max_cached_commits)
         self._peeled: dict[Oid, Oid | None] = {}
-        self._reach_key: tuple[tuple[str, Oid], ...] | None = None
+        self._reach_key: tuple[object, ...] | None = None
         self._reach_commits: set[Oid] | None = None
         self._reach_all: set[Oid] | None = None
 
@@ -97,8 +100,19 @@ class Repository:
 
     # -- reachability -------------------------------------------------------------------
 
-    def _refs_key(self, refs: dict[str, Oid]) -> tuple[tuple[str, Oid], ...]:
-        return tuple(sorted(refs.items()))
+    def _refs_key(self, refs: dict[str, Oid]) -> tuple[object, ...]:
+        return (*sorted(refs.items()), self.cache.grafts)
+
+    def _sync_shallow(self) -> frozenset[Oid]:
+        """Re-read the repository's shallow commits into the commit cache's grafts."""
+        ours = self.store.shallow_commits()
+        if ours != self.cache.grafts:
+            self.cache.grafts = ours
+        return ours
+
+    def shallow_roots(self) -> list[Oid]:
+        """The repository's own shallow commits, sorted (advertised to v0 clients)."""
+        return sorted(self._sync_shallow())
 
     def _reachable_commits(self) -> set[Oid]:
         refs = self.store.refs()
@@ -139,6 +153,7 @@ class Repository:
         return self._reach_all
 
     def is_want_allowed(self, oid: Oid) -> bool:
+        self._sync_shallow()
         refs = self.store.refs()
         if oid in refs.values():
             return True
@@ -153,6 +168,7 @@ class Repository:
         return oid in self._reachable_commits()
 
     def ready_to_give_up(self, wants: Sequence[Oid], common: Sequence[Oid]) -> bool:
+        self._sync_shallow()
         targets: set[Oid] = set()
         for oid in common:
             if self.store.has_object(oid):
@@ -203,13 +219,21 @@ class Repository:
         )
 
     def shallow_update(self, request: PackRequest) -> ShallowUpdate:
-        return compute_shallow(self.cache, self._normalized(request), self._commit_reachable)
+        """The shallow/unshallow lines of a deepen request, or, for any fetch from a
+        shallow repository, the repository's boundary the client gets."""
+        ours = self._sync_shallow()
+        return compute_shallow(self.cache, self._normalized(request), self._commit_reachable, ours)
+
+    def is_shallow(self) -> bool:
+        """True when the repository itself is shallow (every fetch gets shallow info)."""
+        return bool(self._sync_shallow())
 
     def plan(self, request: PackRequest, shallow: ShallowUpdate | None) -> ObjectPlan:
         """The objects ``write_pack`` would send (exposed for tests and benchmarks)."""
+        ours = self._sync_shallow()  # our own shallow commits: grafts of the cache
         request = self._normalized(request)
         if shallow is None and request.is_shallow_request:
-            shallow = compute_shallow(self.cache, request, self._commit_reachable)
+            shallow = compute_shallow(self.cache, request, self._commit_reachable, ours)
         grafts, extra_wants, extra_haves = pack_boundary(self.cache, request, shallow)
         plan = enumerate_objects(
             self.cache,

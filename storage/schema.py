@@ -9,6 +9,9 @@ Rules:
   ``CHUNK_SIZE`` bytes except its last one, so a pack offset maps to a row by arithmetic.
 - ``objects.offset``/``length`` cover a whole pack entry (header and zlib stream);
   ``header_len`` says where the zlib stream starts. Deltas name their base by id.
+- ``shallow`` lists the repository's own shallow commits (a ``depth`` import): their
+  parents are absent by design. Files made before it existed get the (empty) table when
+  a writer opens them; readers treat a missing table as empty.
 """
 
 from __future__ import annotations
@@ -59,7 +62,11 @@ CREATE TABLE IF NOT EXISTS reflog(
 );
 CREATE INDEX IF NOT EXISTS reflog_ref ON reflog(ref, id);
 CREATE INDEX IF NOT EXISTS reflog_at ON reflog(at);
+CREATE TABLE IF NOT EXISTS shallow(oid BLOB PRIMARY KEY) WITHOUT ROWID;
 """
+
+# Added after schema version 1 shipped: created on open when missing (older files).
+SHALLOW_DDL = "CREATE TABLE IF NOT EXISTS shallow(oid BLOB PRIMARY KEY) WITHOUT ROWID"
 
 
 def chunk_id(pack_id: int, seq: int) -> int:
@@ -122,3 +129,10 @@ def schema_version(conn: sqlite3.Connection) -> int | None:
     except sqlite3.OperationalError:
         return None
     return int(row[0]) if row else None
+
+
+def ensure_shallow_table(conn: sqlite3.Connection) -> None:
+    """Add the ``shallow`` table to a file made before it existed (writers only)."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shallow'").fetchone()
+    if found is None:
+        conn.execute(SHALLOW_DDL)

@@ -10,7 +10,14 @@ Rules:
   the deepen-not commits; kept commits with a parent that is not kept become shallow.
 - A client shallow commit becomes ``unshallow`` when it is kept and is not on the new
   boundary; a boundary commit the client already has as shallow is not sent again.
-- Object ids are raw; the store is never shallow, so the whole history is walked.
+- Object ids are raw.
+- A shallow repository (``RepoStore.shallow_commits``, an import with a depth) is served
+  the way git's upload-pack serves one: its shallow commits are parentless for every
+  walk (``ShallowCommitCache``); they always end up on the client's boundary (``shallow``
+  lines for those the wanted history reaches, unless the client already has them as
+  shallow), never ``unshallow``ed; a fetch without deepen from such a repository still
+  gets the ``shallow`` lines (git's deepen to "infinite" depth, with the client's own
+  shallow commits as further boundaries); ``--unshallow`` deepens to our boundary.
 """
 
 from __future__ import annotations
@@ -19,9 +26,24 @@ from collections.abc import Callable
 
 from storage.errors import GitUserError
 from storage.model import ObjType, Oid, PackRequest, ShallowUpdate
-from storage.walk import CommitCache, commit_difference
+from storage.objparse import CommitInfo
+from storage.walk import CommitCache, ObjectReader, commit_difference
 
 INFINITE_DEPTH = 0x7FFFFFFF
+
+
+class ShallowCommitCache(CommitCache):
+    """A CommitCache that shows the repository's own shallow commits as parentless."""
+
+    def __init__(self, reader: ObjectReader, max_commits: int = 65536) -> None:
+        super().__init__(reader, max_commits)
+        self.grafts: frozenset[Oid] = frozenset()
+
+    def commit(self, oid: Oid) -> CommitInfo:
+        info = super().commit(oid)
+        if info.parents and oid in self.grafts:
+            return info._replace(parents=())
+        return info
 
 
 def _peeled_commits(cache: CommitCache, oids: list[Oid]) -> list[Oid]:
@@ -33,8 +55,11 @@ def _peeled_commits(cache: CommitCache, oids: list[Oid]) -> list[Oid]:
     return out
 
 
-def _distances(cache: CommitCache, heads: list[Oid], limit: int) -> dict[Oid, int]:
-    """Breadth-first distance from ``heads`` of every commit closer than ``limit``."""
+def _distances(
+    cache: CommitCache, heads: list[Oid], limit: int, stop: set[Oid] | frozenset[Oid] = frozenset()
+) -> dict[Oid, int]:
+    """Breadth-first distance from ``heads`` of every commit closer than ``limit``; the
+    walk does not go past commits in ``stop``."""
     dist: dict[Oid, int] = {}
     frontier = list(dict.fromkeys(heads))
     for head in frontier:
@@ -44,6 +69,8 @@ def _distances(cache: CommitCache, heads: list[Oid], limit: int) -> dict[Oid, in
         level += 1
         nxt: list[Oid] = []
         for oid in frontier:
+            if oid in stop:
+                continue
             for parent in cache.commit(oid).parents:
                 if parent not in dist:
                     dist[parent] = level
@@ -53,29 +80,40 @@ def _distances(cache: CommitCache, heads: list[Oid], limit: int) -> dict[Oid, in
 
 
 def compute_shallow(
-    cache: CommitCache, request: PackRequest, reachable: Callable[[Oid], bool]
+    cache: CommitCache,
+    request: PackRequest,
+    reachable: Callable[[Oid], bool],
+    ours: frozenset[Oid] = frozenset(),
 ) -> ShallowUpdate:
     """The ``shallow``/``unshallow`` lines for ``request``.
 
     ``reachable(oid)`` says whether a commit is reachable from our refs (deepen-relative
-    only counts from those). Raises GitUserError for a request git would refuse."""
+    only counts from those); ``ours`` are the repository's own shallow commits (``cache``
+    must show them parentless). Raises GitUserError for a request git would refuse."""
     client = [c for c in dict.fromkeys(request.client_shallows)]
     client_set = set(client)
+    if not request.is_shallow_request:
+        if not ours:
+            return ShallowUpdate([], [])
+        # A shallow repository answers every fetch with its boundary, as far as the
+        # wanted history reaches it; the client's own shallow commits stay boundaries.
+        dist = _distances(cache, _peeled_commits(cache, request.wants), INFINITE_DEPTH, client_set)
+        return ShallowUpdate([c for c in dist if c in ours and c not in client_set], [])
     if request.depth is not None:
         depth = request.depth
         if depth <= 0:
             raise GitUserError(f"invalid depth {depth}")
-        if depth >= INFINITE_DEPTH:
+        if depth >= INFINITE_DEPTH and not ours:
             return ShallowUpdate([], client)
-        if request.deepen_relative:
+        if request.deepen_relative and depth < INFINITE_DEPTH:
             heads = [c for c in client if reachable(c)]
             depth += 1
         else:
             heads = _peeled_commits(cache, request.wants)
         dist = _distances(cache, heads, depth)
         boundary = depth - 1
-        shallow = [c for c, d in dist.items() if d == boundary and c not in client_set]
-        unshallow = [c for c in client if dist.get(c, boundary) < boundary]
+        shallow = [c for c, d in dist.items() if (d == boundary or c in ours) and c not in client_set]
+        unshallow = [c for c in client if dist.get(c, boundary) < boundary and c not in ours]
         return ShallowUpdate(shallow, unshallow)
 
     wants = _peeled_commits(cache, request.wants)
@@ -90,7 +128,7 @@ def compute_shallow(
     if not kept_list:
         raise GitUserError("no commits selected for shallow requests")
     kept = set(kept_list)
-    border = [c for c in kept_list if any(p not in kept for p in cache.commit(c).parents)]
+    border = [c for c in kept_list if c in ours or any(p not in kept for p in cache.commit(c).parents)]
     border_set = set(border)
     shallow = [c for c in border if c not in client_set]
     unshallow = [c for c in client if c in kept and c not in border_set]

@@ -90,6 +90,9 @@ def write_snapshot(
             "pack_size": state.size,
             "pack_checksum": state.checksum.hex(),
         }
+        shallow = store.shallow_commits()
+        if shallow:  # a shallow repo's boundary (absent otherwise: older readers unaffected)
+            header["shallow"] = sorted(o.hex() for o in shallow)
         for_size: list[int] = []
 
         def counted() -> Iterator[bytes]:
