@@ -12,6 +12,8 @@ Rules:
   O(position). Commits reachable along two paths across a page boundary can only
   repeat if committer dates go backwards along history (clock skew).
 - Memory: the queue and the seen set of one page only.
+- In a shallow repository (an import with a depth) the log stops at its shallow
+  commits, shown as parentless (as ``git log`` in a shallow clone).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from storage.errors import StorageError
 from storage.model import ObjType, Oid
@@ -107,12 +109,15 @@ def log_page(store: RepoStore, starts: Sequence[Oid], limit: int, path: str = ""
     counter = itertools.count()
     queue: list[tuple[int, int, Oid, Commit]] = []
     queued: set[Oid] = set()
+    shallow = store.shallow_commits()
 
     def push(oid: Oid) -> None:
         if oid in queued:
             return
         queued.add(oid)
         commit = read_commit(store, oid)
+        if oid in shallow:
+            commit = replace(commit, parents=())
         heapq.heappush(queue, (-commit.committer.time, next(counter), oid, commit))
 
     for oid in starts:
