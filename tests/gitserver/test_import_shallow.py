@@ -94,9 +94,24 @@ def test_import_with_depth_serves_a_shallow_repo(
     tip = git("rev-parse", "HEAD", cwd=work, env=env).stdout.decode().strip()
     assert _clone(ours, tmp_path / "again", env) == expected_shallow
     assert show_refs(tmp_path / "again")["refs/heads/main"] == tip
+    # the history API stops at the boundary, as git log in the shallow clone does
+    log = api.get(f"/namespaces/shal/repos/{unique}/commits", params={"rev": "main", "limit": 100})
+    assert log.status_code == 200, log.text
+    listed = git("rev-list", "HEAD", cwd=tmp_path / "again", env=env).stdout.decode().split()
+    assert sorted(c["id"] for c in log.json()["items"]) == sorted(listed)
+    assert {c["id"] for c in log.json()["items"] if not c["parents"]} == expected_shallow
     # a shallow client of ours fetching the push gets it too
     git("pull", "-q", "--ff-only", cwd=tmp_path / "v0", env=env)
     assert git("rev-parse", "HEAD", cwd=tmp_path / "v0", env=env).stdout.decode().strip() == tip
+
+    if depth == 3:
+        # deepen requests against a shallow repo: --depth 1 (v0) cuts at the tip, then
+        # --unshallow (v2) deepens down to our boundary, never past it
+        git("-c", "protocol.version=0", "clone", "-q", "--depth", "1", ours, tmp_path / "d1", env=env)
+        assert _shallow_file(tmp_path / "d1") == {tip}
+        git("fetch", "-q", "--unshallow", cwd=tmp_path / "d1", env=env)
+        assert _shallow_file(tmp_path / "d1") == expected_shallow
+        git("fsck", "--strict", "--no-dangling", cwd=tmp_path / "d1", env=env)
 
     # the server's own check: the local file and a snapshot of it are clean
     assert api.post(f"/namespaces/shal/repos/{unique}/snapshots").status_code == 201
