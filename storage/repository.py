@@ -153,10 +153,10 @@ class Repository:
         return self._reach_all
 
     def is_want_allowed(self, oid: Oid) -> bool:
-        self._sync_shallow()
         refs = self.store.refs()
         if oid in refs.values():
             return True
+        self._sync_shallow()
         header = self.store.object_header(oid)
         if header is None:
             return False
