@@ -52,6 +52,15 @@ int gs_scanner_feed(gs_scanner *s, const char *data, size_t len, size_t *consume
 int gs_scanner_finish(gs_scanner *s, uint8_t out[20]);
 const char *gs_scanner_error(const gs_scanner *s);
 int64_t gs_scanner_object_count(const gs_scanner *s);
+
+int gs_tree_links(const char *data, size_t len, uint8_t *trees, size_t *ntrees,
+                  uint8_t *blobs, size_t *nblobs, size_t *err_pos);
+
+typedef struct { ...; } gs_sha1dc_ctx;
+void gs_sha1dc_init(gs_sha1dc_ctx *ctx);
+void gs_sha1dc_update(gs_sha1dc_ctx *ctx, const char *data, size_t len);
+int gs_sha1dc_digest(const gs_sha1dc_ctx *ctx, uint8_t out[20]);
+int gs_sha1dc_object_id(int type, const char *data, size_t len, uint8_t out[20]);
 """
 
 
@@ -63,7 +72,7 @@ def make_builder(absolute_paths: bool = False) -> FFI:
     sources = sorted(glob.glob(os.path.join(_ROOT, "native", "src", "*.c")))
     builder.set_source(
         "native._native",
-        '#include "native.h"',
+        '#include "native.h"\n#include "sha1dc.h"',
         sources=sources if absolute_paths else [os.path.relpath(p, _ROOT) for p in sources],
         include_dirs=[os.path.join(_ROOT, "native", "src")],
         libraries=["z"],

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import native
+from native import collision
 from storage.chunks import ChunkReader
 from storage.errors import LimitExceeded, MissingObject, ObjectCorrupt, PackFormatError
 from storage.model import ObjType, Oid, StoredEntry
@@ -180,7 +181,10 @@ class Resolver:
             result = self._apply(base, delta, offset)
             del delta
             del base
-            oid = native.object_id(base_type, result)
+            try:  # collision-detecting SHA-1: git refuses objects of a collision attack
+                oid = collision.ingest_object_id(base_type, result)
+            except collision.CollisionDetected as exc:
+                raise ObjectCorrupt(f"delta at pack offset {offset}: {exc}") from exc
             self._conn.execute("UPDATE staging SET oid = ? WHERE offset = ?", (oid, offset))
             node = _Node(offset, oid, base_type, parent.depth + 1, parent, hlen, length)
             inserted = self._insert(oid, base_type, kind, len(result), offset, length, hlen, crc,

@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "native.h"
+#include "sha1dc.h"
 
 #define INFLATE_CHUNK (64u * 1024u)
 
@@ -46,7 +47,7 @@ struct gs_scanner {
     uint64_t ofs;
     unsigned refn;
     uint64_t inflated;
-    gs_sha1_ctx obj_sha;
+    gs_sha1dc_ctx obj_sha; /* object ids refuse SHA-1 collision attacks (sha1dc.c) */
     z_stream zs;
     int zinit;
     uint8_t *outbuf;
@@ -143,8 +144,8 @@ static int header_done(gs_scanner *s) {
     if (e->has_oid) {
         uint8_t hdr[32];
         int n = gs_object_header(e->kind, e->size, hdr);
-        gs_sha1_init(&s->obj_sha);
-        gs_sha1_update(&s->obj_sha, hdr, (size_t)n);
+        gs_sha1dc_init(&s->obj_sha);
+        gs_sha1dc_update(&s->obj_sha, hdr, (size_t)n);
     }
     s->state = ST_DATA;
     return 0;
@@ -216,8 +217,8 @@ static int end_entry(gs_scanner *s, gs_entry *out) {
         return fail(s, "entry at %llu: inflated to %llu bytes, declared %llu",
                     (unsigned long long)e->offset, (unsigned long long)s->inflated,
                     (unsigned long long)e->size);
-    if (e->has_oid)
-        gs_sha1_digest(&s->obj_sha, e->oid);
+    if (e->has_oid && gs_sha1dc_digest(&s->obj_sha, e->oid))
+        return fail(s, "entry at %llu: SHA-1 collision attack detected", (unsigned long long)e->offset);
     e->length = s->pos - e->offset;
     if (s->nstarts == s->capstarts) {
         size_t ncap = s->capstarts ? s->capstarts * 2 : 1024;
@@ -269,7 +270,7 @@ static long feed_data(gs_scanner *s, const uint8_t *p, size_t n, int *finished) 
             return fail(s, "entry at %llu: inflates past its declared size %llu",
                         (unsigned long long)e->offset, (unsigned long long)e->size);
         if (e->has_oid && produced)
-            gs_sha1_update(&s->obj_sha, s->outbuf, produced);
+            gs_sha1dc_update(&s->obj_sha, s->outbuf, produced);
         if (ret == Z_STREAM_END) {
             *finished = 1;
             return (long)used_total;
