@@ -220,7 +220,7 @@ def build() -> list[dict[str, object]]:
     return out
 
 
-STAGE1_PER_DV = 5  # conditions per DV in the branch-free first pass (pass rate 1/32)
+STAGE1_PER_DV = 7  # conditions per DV in the branch-free first pass (pass rate 1/128)
 
 
 def stage1_conditions(dvs: list[dict[str, object]]) -> list[tuple[Condition, int]]:
