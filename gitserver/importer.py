@@ -26,7 +26,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from storage.model import ZERO_OID, Oid, PushContext, RefCommand
@@ -135,7 +135,7 @@ def import_into(
     def produce() -> None:
         try:
             fetched = client.fetch_pack(
-                path, determine_wants, _EmptyWalker(), pack_data=_sink(pipe.put), depth=depth
+                path, cast(Any, determine_wants), cast(Any, _EmptyWalker()), pack_data=_sink(pipe.put), depth=depth
             )
             shallow.update(bytes.fromhex(h.decode("ascii")) for h in fetched.new_shallow or ())
             pipe.put(None)
@@ -193,6 +193,8 @@ class _EmptyWalker:
 
     def next(self) -> bytes | None:
         return None
+
+    __next__ = next
 
     __next__ = next
 

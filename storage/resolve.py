@@ -251,7 +251,8 @@ class Resolver:
         try:
             return native.delta_apply(base, delta)
         except native.DeltaError as exc:
-            raise ObjectCorrupt(f"delta at pack offset {offset} does not apply: {exc}") from None
+            where = offset.hex() if isinstance(offset, bytes) else offset
+            raise ObjectCorrupt(f"delta at pack offset {where} does not apply: {exc}") from None
 
     def _insert(self, oid: Oid, obj_type: int, kind: int, size: int, offset: int, length: int, hlen: int,
                 crc: int, base: Oid | None, depth: int) -> bool:

@@ -1,0 +1,1 @@
+"""Everything durable: per-repo object stores, packs, refs, KV and blob stores."""
