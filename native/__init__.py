@@ -6,8 +6,9 @@ Rules:
   when it imports and ``GITSERVER_NATIVE`` is not "python"; ``IMPLEMENTATION`` says which.
 - Hostile input raises only the errors in ``native.errors`` (DeltaError, PackError).
 - API: object_id(type, data), Sha1, sha1(data), delta_header(delta),
-  delta_apply(base, delta), PackScanner(max_object_size=None) with feed/finish, and
-  ScannedEntry. See docs/architecture.md "native/ API".
+  delta_apply(base, delta), PackScanner(max_object_size=None) with feed/finish,
+  ScannedEntry, and tree_links(data) -> (packed tree ids, packed blob ids) (its pure twin
+  lives in native.tree_pure). See docs/architecture.md "native/ API".
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import pure
+from . import pure, tree_pure
 from .entry import ScannedEntry
-from .errors import DeltaError, NativeError, PackError
+from .errors import DeltaError, NativeError, PackError, TreeError
 
 cext: ModuleType | None
 try:
@@ -36,6 +37,7 @@ sha1 = _impl.sha1
 delta_header = _impl.delta_header
 delta_apply = _impl.delta_apply
 PackScanner = _impl.PackScanner
+tree_links = cext.tree_links if _impl is cext and cext is not None else tree_pure.tree_links
 
 __all__ = [
     "IMPLEMENTATION",
@@ -45,10 +47,13 @@ __all__ = [
     "PackScanner",
     "ScannedEntry",
     "Sha1",
+    "TreeError",
     "cext",
     "delta_apply",
     "delta_header",
     "object_id",
     "pure",
     "sha1",
+    "tree_links",
+    "tree_pure",
 ]

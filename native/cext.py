@@ -14,7 +14,7 @@ from typing import Any
 
 from ._native import ffi, lib  # ImportError when not built
 from .entry import ScannedEntry
-from .errors import DeltaError, PackError
+from .errors import DeltaError, PackError, TreeError
 
 __all__ = [
     "PackScanner",
@@ -24,6 +24,7 @@ __all__ = [
     "delta_header",
     "object_id",
     "sha1",
+    "tree_links",
 ]
 
 _ENTRY_BATCH = 256
@@ -168,3 +169,19 @@ class PackScanner:
         if lib.gs_scanner_finish(self._s, out) != 0:
             raise self._error()
         return ffi.buffer(out, 20)[:]
+
+
+_TREE_ERRORS = {-1: "truncated or bad tree entry", -2: "bad tree entry name", -3: "bad tree entry mode"}
+
+
+def tree_links(data: bytes) -> tuple[bytes, bytes]:
+    """(packed subtree ids, packed blob ids) named by a tree; TreeError when malformed."""
+    src = _buf(data)
+    n = len(src)
+    trees = _alloc_raw("uint8_t[]", n or 1)
+    blobs = _alloc_raw("uint8_t[]", n or 1)
+    counts = ffi.new("size_t[3]")
+    rc = lib.gs_tree_links(src, n, trees, counts, blobs, counts + 1, counts + 2)
+    if rc != 0:
+        raise TreeError(_TREE_ERRORS.get(rc, "bad tree"), int(counts[2]))
+    return ffi.buffer(trees, 20 * counts[0])[:], ffi.buffer(blobs, 20 * counts[1])[:]

@@ -20,3 +20,11 @@ class DeltaError(NativeError):
 
 class PackError(NativeError):
     """A pack stream is malformed: header, entry header, zlib data, sizes or trailer."""
+
+
+class TreeError(NativeError):
+    """A tree object's entries are malformed; ``offset`` is where the bad entry starts."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(f"{message} at byte {offset}")
+        self.offset = offset

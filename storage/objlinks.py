@@ -14,19 +14,11 @@ from __future__ import annotations
 import binascii
 from collections.abc import Iterator
 
+import native
 from storage.errors import ObjectCorrupt
 from storage.model import ObjType, Oid
 
-_S_IFMT = 0o170000
-_MODE_TYPES = {0o040000: ObjType.TREE, 0o100000: ObjType.BLOB, 0o120000: ObjType.BLOB}
-_GITLINK = 0o160000
 _HEX = frozenset(b"0123456789abcdef")
-# The modes git writes today, looked up without parsing; anything else takes the slow path.
-_COMMON_MODES: dict[bytes, ObjType | None] = {
-    b"100644": ObjType.BLOB, b"100755": ObjType.BLOB, b"40000": ObjType.TREE, b"120000": ObjType.BLOB,
-    b"160000": None,
-}
-_OCTAL = frozenset(b"01234567")
 
 
 def links(obj_type: int, data: bytes, oid: Oid | None = None) -> Iterator[tuple[Oid, ObjType]]:
@@ -87,34 +79,16 @@ def _commit_links(data: bytes, oid: Oid | None) -> Iterator[tuple[Oid, ObjType]]
 
 
 def _tree_links(data: bytes, oid: Oid | None) -> Iterator[tuple[Oid, ObjType]]:
-    pos = 0
-    n = len(data)
-    find = data.find
-    while pos < n:
-        sp = find(b" ", pos, pos + 8)
-        nul = find(b"\0", sp + 1) if sp > pos else -1
-        if nul < 0 or nul + 21 > n:
-            raise ObjectCorrupt(f"truncated or bad entry in tree {_name(oid)} at byte {pos}", oid)
-        mode_text = data[pos:sp]
-        name = data[sp + 1 : nul]
-        if not name or b"/" in name or name == b"." or name == b"..":
-            raise ObjectCorrupt(f"bad entry name {name!r} in tree {_name(oid)}", oid)
-        target = data[nul + 1 : nul + 21]
-        pos = nul + 21
-        if mode_text in _COMMON_MODES:
-            entry_type = _COMMON_MODES[mode_text]
-            if entry_type is not None:
-                yield target, entry_type
-            continue
-        if not _OCTAL.issuperset(mode_text):
-            raise ObjectCorrupt(f"bad mode in tree {_name(oid)}", oid)
-        fmt = int(mode_text, 8) & _S_IFMT
-        if fmt == _GITLINK:
-            continue
-        entry_type = _MODE_TYPES.get(fmt)
-        if entry_type is None:
-            raise ObjectCorrupt(f"bad mode {mode_text.decode()} in tree {_name(oid)}", oid)
-        yield target, entry_type
+    # native.tree_links (C, GIL released; pure twin in native.tree_pure) validates modes
+    # and names as git does and returns packed ids: subtrees first, then blobs.
+    try:
+        trees, blobs = native.tree_links(data)
+    except native.TreeError as exc:
+        raise ObjectCorrupt(f"{exc} in tree {_name(oid)}", oid) from None
+    for i in range(0, len(trees), 20):
+        yield trees[i : i + 20], ObjType.TREE
+    for i in range(0, len(blobs), 20):
+        yield blobs[i : i + 20], ObjType.BLOB
 
 
 def _tag_links(data: bytes, oid: Oid | None) -> Iterator[tuple[Oid, ObjType]]:

@@ -24,9 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import native
 from storage.errors import MissingObject, ObjectCorrupt
 from storage.model import FilterSpec, ObjType, Oid
-from storage.objparse import CommitInfo, parse_commit, parse_tag, tree_links
+from storage.objparse import CommitInfo, parse_commit, parse_tag
 
 SLOP = 5  # uninteresting commits processed after the last interesting one (clock skew)
 
@@ -188,7 +189,11 @@ def _tree_children(reader: ObjectReader, oid: Oid) -> tuple[list[Oid], list[Oid]
     obj_type, data = reader.get_object(oid)
     if obj_type != ObjType.TREE:
         raise ObjectCorrupt(f"{oid.hex()} is a {obj_type.name.lower()}, not a tree", oid)
-    return tree_links(data)
+    try:
+        trees, blobs = native.tree_links(data)  # C, GIL released (twin: native.tree_pure)
+    except native.TreeError as exc:
+        raise ObjectCorrupt(f"tree {oid.hex()}: {exc}", oid) from None
+    return [trees[i : i + 20] for i in range(0, len(trees), 20)], [blobs[i : i + 20] for i in range(0, len(blobs), 20)]
 
 
 def mark_trees(reader: ObjectReader, roots: Iterable[Oid], seen: set[Oid]) -> None:

@@ -79,4 +79,14 @@ int gs_scanner_finish(gs_scanner *s, uint8_t out[20]);
 const char *gs_scanner_error(const gs_scanner *s);
 int64_t gs_scanner_object_count(const gs_scanner *s);  /* -1 until the header is read */
 
+/* ---- tree entries (gitformat: "<octal mode> <name>\0<20-byte id>") ---- */
+#define GS_TREE_BAD_ENTRY (-1) /* truncated entry, or no space within 8 bytes */
+#define GS_TREE_BAD_NAME (-2)  /* empty, "/" inside, "." or ".." */
+#define GS_TREE_BAD_MODE (-3)  /* not octal, or not a tree/blob/symlink/gitlink type */
+/* Ids of subtrees into trees, of blobs and symlinks into blobs (20 bytes each; both
+ * buffers hold len bytes); gitlinks skipped. 0, or an error code with *err_pos the
+ * offset of the bad entry. */
+int gs_tree_links(const void *data, size_t len, uint8_t *trees, size_t *ntrees,
+                  uint8_t *blobs, size_t *nblobs, size_t *err_pos);
+
 #endif
