@@ -46,3 +46,12 @@ bench: $(STAMP)
 .PHONY: image-test
 image-test:
 	bash tools/container/image-test.sh
+
+# Hardening (docs/security.md): `make fuzz` runs every atheris target for FUZZ_RUNS
+# executions (FUZZ_TARGETS to pick some); crashes land in tests/fuzz/findings/.
+FUZZ_RUNS ?= 1000000
+FUZZ_TARGETS ?= pktline upload_v0 upload_v2 receive_commands pack_scan delta_apply sha1dc revision rest_json
+.PHONY: fuzz
+fuzz: $(STAMP)
+	$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris
+	set -e; for t in $(FUZZ_TARGETS); do echo "== $$t"; $(PY) -m tests.fuzz.run $$t -runs=$(FUZZ_RUNS); done
