@@ -50,6 +50,9 @@ def base_url(request: Request, services: Services) -> str:
     return f"{scheme}://{host}"
 
 
+_KIND_NAMES = {str: "a string", int: "an integer", bool: "a boolean (true or false)"}
+
+
 def _field(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
     value = body.get(name, default)
     if value is None and default is None:
@@ -57,7 +60,7 @@ def _field(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
     if kind is int and isinstance(value, bool):
         raise invalid_input(f"{name} must be an integer")
     if not isinstance(value, kind):
-        raise invalid_input(f"{name} must be a {kind.__name__ if kind is not str else 'string'}")
+        raise invalid_input(f"{name} must be {_KIND_NAMES.get(kind, 'a ' + kind.__name__)}")
     return value
 
 
@@ -112,7 +115,9 @@ class Api:
             "last_push_at": rfc3339(record.last_push_at),
             "read_only": record.read_only,
             "public": record.public,
-            "forked_from": parent.full_name if parent else record.forked_from,
+            # the parent's name; null once the parent repo is deleted (its objects live on
+            # as a nameless pool, an internal id no client can use)
+            "forked_from": parent.full_name if parent else None,
             "size_bytes": record.size_bytes,
             "object_count": record.object_count,
         }

@@ -28,7 +28,7 @@ from gitserver.clock import rfc3339
 from gitserver.config import ConfigError, Settings, add_data_dir_flag, add_serve_flags, load_settings
 from gitserver.errors import ApiError
 from gitserver.names import check_branch, check_namespace, check_repo_name
-from gitserver.tokens import ADMIN_REPO, DEFAULT_TTL, TokenError, TokenStore
+from gitserver.tokens import ADMIN_REPO, DEFAULT_TTL, MAX_TTL, MIN_TTL, TokenError, TokenStore
 from storage.kv import open_kv
 
 log = logging.getLogger("gitserver")
@@ -108,6 +108,8 @@ def _split_repo(text: str) -> tuple[str, str]:
 def _token_create(settings: Settings, args: argparse.Namespace) -> None:
     if args.admin == bool(args.repo):
         raise UserError("give either --admin or --repo NS/NAME")
+    if not MIN_TTL <= args.ttl <= MAX_TTL:
+        raise UserError(f"--ttl must be {MIN_TTL}..{MAX_TTL} seconds (default {DEFAULT_TTL})")
     kv = open_kv(settings.kv_url)
     try:
         tokens = TokenStore(kv)
@@ -140,10 +142,13 @@ def _repo_json(record: Any) -> dict[str, Any]:
         "description": record.description,
         "default_branch": record.default_branch,
         "created_at": rfc3339(record.created_at),
+        "updated_at": rfc3339(record.updated_at),
         "last_push_at": rfc3339(record.last_push_at),
         "read_only": record.read_only,
         "public": record.public,
         "forked_from": record.forked_from,
+        "size_bytes": record.size_bytes,
+        "object_count": record.object_count,
         "path": str(record.path),
     }
 
@@ -257,7 +262,9 @@ def _token_revoke(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gitserver", description="A Git host: every repository is an actor.")
+    parser = argparse.ArgumentParser(
+        prog="gitserver", description="A Git host: every repository is an actor."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the Git remote and the REST API")
@@ -324,7 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return fsck_cmd.run(settings, *_split_repo(args.target))
         elif args.command == "token":
-            {"create": _token_create, "list": _token_list, "revoke": _token_revoke}[args.action](settings, args)
+            {"create": _token_create, "list": _token_list, "revoke": _token_revoke}[args.action](
+                settings, args
+            )
         else:
             _repo_command(settings, args)
     except (ConfigError, UserError, TokenError) as exc:

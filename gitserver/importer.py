@@ -135,7 +135,11 @@ def import_into(
     def produce() -> None:
         try:
             fetched = client.fetch_pack(
-                path, cast(Any, determine_wants), cast(Any, _EmptyWalker()), pack_data=_sink(pipe.put), depth=depth
+                path,
+                cast(Any, determine_wants),
+                cast(Any, _EmptyWalker()),
+                pack_data=_sink(pipe.put),
+                depth=depth,
             )
             shallow.update(bytes.fromhex(h.decode("ascii")) for h in fetched.new_shallow or ())
             pipe.put(None)
@@ -155,6 +159,8 @@ def import_into(
         if not refs_known.wait(timeout) or errors:
             raise ImportFailed(f"could not list the remote's refs: {errors[0] if errors else 'timed out'}")
         if not wanted:
+            if branch is not None:  # asked for one branch: its absence is an error, not an empty import
+                raise ImportFailed(f"the remote has no branch {branch!r} (refs/heads/{branch})")
             return ImportResult({})
         commands = [RefCommand(ZERO_OID, oid, ref) for ref, oid in sorted(wanted.items())]
         result = store.receive(commands, pipe.read, context, shallow=lambda: sorted(shallow))
