@@ -12,8 +12,12 @@ Rules:
   evicted base is rebuilt from its nearest cached ancestor.
 - Anything left unresolved afterwards has no base: MissingObject (ref-delta) or
   PackFormatError (ofs-delta).
-- ``on_new_object(oid, type, data)`` is called for every newly stored commit, tree and
-  tag (the closure check parses them); blobs are never inflated unless they are bases.
+- ``on_new_object(oid, type, data)`` is called for every commit, tree and tag of the pack
+  (the closure check parses them; one already stored is checked again, harmlessly);
+  blobs are never inflated unless they are bases.
+- ``objects`` rows are inserted in batches (``_INSERT_BATCH``, one executemany each, in
+  resolution order); the batch is flushed before the store is asked about this pack's
+  objects (thin bases) and at the end.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from storage.model import ObjType, Oid, StoredEntry
 from storage.objcache import ByteLRU
 
 ProgressFn = Callable[[str], None]
+_INSERT_BATCH = 512  # objects rows gathered per executemany
 NewObjectFn = Callable[[Oid, int, bytes], None]
 
 STAGING_DDL = (
@@ -90,6 +95,7 @@ class Resolver:
         self._deltas_total = 0
         self._deltas_done = 0
         self._last_percent = -1
+        self._rows: list[tuple[object, ...]] = []  # objects rows not yet inserted
         self.new_objects = 0
 
     # -- driver -------------------------------------------------------------------------
@@ -106,16 +112,17 @@ class Resolver:
         )
         for offset, kind, size, hlen, length, crc, oid, has_children in roots:
             oid = bytes(oid)
-            inserted = self._insert(oid, kind, kind, size, offset, length, hlen, crc, None, 0)
-            if not has_children and not (inserted and kind != ObjType.BLOB):
+            self._insert(oid, kind, kind, size, offset, length, hlen, crc, None, 0)
+            if not has_children and kind == ObjType.BLOB:
                 continue
             node = _Node(offset, oid, kind, 0, None, hlen, length)
             _, data = self._content(node)
-            if inserted and kind != ObjType.BLOB:
+            if kind != ObjType.BLOB:
                 self._on_new(oid, kind, data)
             if has_children:
                 self._walk(node)
         self._resolve_thin_bases()
+        self._flush()
         self._report(done=True)
         self._check_all_resolved()
 
@@ -140,6 +147,7 @@ class Resolver:
             if row is None:
                 return
             base = last = bytes(row[0])
+            self._flush()  # the store must see this pack's objects resolved so far
             if not self._store.has_object(base):
                 continue  # may be a delta of this pack resolved from another root, or missing
             obj_type, data = self._store.get_object(base)
@@ -187,9 +195,8 @@ class Resolver:
                 raise ObjectCorrupt(f"delta at pack offset {offset}: {exc}") from exc
             self._conn.execute("UPDATE staging SET oid = ? WHERE offset = ?", (oid, offset))
             node = _Node(offset, oid, base_type, parent.depth + 1, parent, hlen, length)
-            inserted = self._insert(oid, base_type, kind, len(result), offset, length, hlen, crc,
-                                    parent.oid, node.depth)
-            if inserted and base_type != ObjType.BLOB:
+            self._insert(oid, base_type, kind, len(result), offset, length, hlen, crc, parent.oid, node.depth)
+            if base_type != ObjType.BLOB:
                 self._on_new(oid, base_type, result)
             self._cache.put(offset, base_type, result)
             del result
@@ -255,16 +262,24 @@ class Resolver:
             raise ObjectCorrupt(f"delta at pack offset {where} does not apply: {exc}") from None
 
     def _insert(self, oid: Oid, obj_type: int, kind: int, size: int, offset: int, length: int, hlen: int,
-                crc: int, base: Oid | None, depth: int) -> bool:
-        cur = self._conn.execute(
+                crc: int, base: Oid | None, depth: int) -> None:
+        self._rows.append((oid, obj_type, kind, size, self._pack_id, offset, length, hlen, crc, base, depth))
+        if len(self._rows) >= _INSERT_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Insert the pending objects rows, in resolution order; count the new ones (an
+        object already stored keeps its first location: INSERT OR IGNORE)."""
+        if not self._rows:
+            return
+        before = self._conn.total_changes
+        self._conn.executemany(
             "INSERT OR IGNORE INTO objects(oid, type, kind, size, pack_id, offset, length, header_len, crc32,"
             " base, depth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (oid, obj_type, kind, size, self._pack_id, offset, length, hlen, crc, base, depth),
+            self._rows,
         )
-        if cur.rowcount == 1:
-            self.new_objects += 1
-            return True
-        return False
+        self.new_objects += self._conn.total_changes - before
+        self._rows.clear()
 
     def _report(self, done: bool = False) -> None:
         if self._progress is None or not self._deltas_total:
