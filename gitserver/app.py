@@ -36,7 +36,17 @@ from gitserver.errors import ApiError, not_found
 from gitserver.metrics import Metrics
 from gitserver.services import Services
 from gitserver.ui import UiApp
-from gitserver.web import Message, Receive, Request, Response, Scope, Send, error_response, json_response
+from gitserver.web import (
+    Message,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    error_response,
+    git_error_response,
+    json_response,
+)
 from smart_http.asgi import serve_git
 from storage.errors import MemoryLimitExceeded
 from storage.model import PushContext
@@ -85,7 +95,10 @@ class App:
         except Exception as exc:
             error = _as_api_error(exc)
             if seen["status"] is None:
-                await error_response(error).send(counting_send)
+                response = error_response(error)
+                if _git_client_on_remote(request):
+                    response = git_error_response(error)
+                await response.send(counting_send)
             else:
                 log.error("request failed after the response started: %r", exc)
             if error.status >= 500:
@@ -118,6 +131,8 @@ class App:
 
     async def _dispatch(self, request: Request, send: Send) -> None:
         path = request.path
+        if path == "/openapi.json":  # also at the root, as SPEC's table spells it
+            path = PREFIX + path
         if path == "/metrics":
             request.state["route"] = "/metrics"
             await self._metrics(request, send)
@@ -149,7 +164,11 @@ class App:
         if request.method not in ("GET", "HEAD"):
             raise ApiError("INVALID_INPUT", "use GET", status=405, headers=((b"allow", b"GET"),))
         if not metrics.authorized(request.headers.get("authorization"), self.s.settings.metrics_token):
-            raise ApiError("UNAUTHORIZED", "this endpoint needs the metrics token", headers=((b"www-authenticate", b"Bearer"),))
+            raise ApiError(
+                "UNAUTHORIZED",
+                "this endpoint needs the metrics token",
+                headers=((b"www-authenticate", b"Bearer"),),
+            )
         repos = await self.s.thread(self.s.catalog.count)
         body = self.metrics.render(self.s.host.statistics(), repos)
         await Response(200, body, [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]).send(send)
@@ -215,6 +234,13 @@ class _RecordingPushes:
 def _note_push(catalog: Any, repo_id: str, store: Any) -> None:
     size, count = repo_files.size_figures(store)
     catalog.note_push(repo_id, repo_files.last_ref_update_us(store), size, count)
+
+
+def _git_client_on_remote(request: Request) -> bool:
+    """A git client (git, libgit2, isomorphic-git: their User-Agent starts ``git/``) on
+    the Git remote gets errors as text, which git shows; other callers get the JSON."""
+    route = str(request.state.get("route", ""))
+    return route.startswith("git ") and request.headers.get("user-agent", "").startswith("git/")
 
 
 def _as_api_error(exc: Exception) -> ApiError:

@@ -44,9 +44,15 @@ def json_response(status: int, data: object, headers: list[tuple[bytes, bytes]] 
 
 
 def error_response(error: ApiError) -> Response:
-    return Response(
-        error.status, error.body(), [(b"content-type", b"application/json"), *error.headers]
-    )
+    return Response(error.status, error.body(), [(b"content-type", b"application/json"), *error.headers])
+
+
+def git_error_response(error: ApiError) -> Response:
+    """The error for a git client on the Git remote: the message as ``text/plain``, which
+    git prints as ``remote: <message>`` before its own ``fatal:`` line (git shows no other
+    kind of error body), with the same status and headers as the JSON form."""
+    body = error.message.encode() + b"\n"
+    return Response(error.status, body, [(b"content-type", b"text/plain; charset=utf-8"), *error.headers])
 
 
 class Request:

@@ -142,3 +142,29 @@ def test_offline_cli_repo_json_and_ttl_bounds(tmp_path: Path) -> None:
             "token", "create", "--data-dir", data, "--repo", "ops/tool", "--scope", "read", "--ttl", ttl
         )
         assert good.returncode == 0 and good.stdout.startswith("gs_"), good.stderr
+
+
+def test_git_shows_why_it_was_refused(api: httpx.Client, server: Server, tmp_path: Path) -> None:
+    name = _name()
+    token = _create(api, "conf", name, read_only=True)["token"]
+    env = git_env(server.home)
+    work = tmp_path / "ro"
+    git("init", "-q", "-b", "main", work, env=env)
+    git("commit", "-q", "--allow-empty", "-m", "x", cwd=work, env=env)
+    push = git("push", server.git_url("conf", name, token), "main", cwd=work, env=env, check=False)
+    assert push.returncode != 0
+    assert f"remote: repository conf/{name} is read-only" in push.stderr.decode(), push.stderr
+    bad = git("ls-remote", server.git_url("conf", name, "gs_" + "x" * 40), env=env, check=False)
+    assert bad.returncode != 0 and "remote: invalid, expired or revoked token" in bad.stderr.decode()
+    # a non-git client still gets the JSON error shape on the remote
+    resp = httpx.get(
+        f"{server.base_url}/git/conf/{name}.git/info/refs?service=git-receive-pack", auth=("x", token)
+    )
+    assert resp.status_code == 403 and _error(resp)["code"] == "FORBIDDEN"
+
+
+def test_openapi_also_at_the_root(server: Server) -> None:
+    root = httpx.get(f"{server.base_url}/openapi.json")
+    under = httpx.get(f"{server.base_url}/api/v1/openapi.json")
+    assert root.status_code == under.status_code == 200
+    assert root.json() == under.json() and root.json()["openapi"].startswith("3.1")
