@@ -212,9 +212,11 @@ def _refs(store: RepoStore) -> dict[str, Any]:
     items = []
     for name, oid in store.refs().items():
         peeled, obj_type = revisions.peel(store, oid)
+        # type is the target's own type: "tag" for an annotated tag, whose "peeled" is the
+        # object it finally names (of type "peeled_type")
         item: dict[str, Any] = {"name": name, "target": oid.hex(), "type": obj_type.name.lower()}
         if peeled != oid:
-            item["peeled"] = peeled.hex()
+            item.update(type="tag", peeled=peeled.hex(), peeled_type=obj_type.name.lower())
         items.append(item)
     return {"head": store.head(), "items": items}
 
@@ -783,7 +785,13 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                 "items": {
                     "type": "object",
                     "required": ["name", "target", "type"],
-                    "properties": {"name": _STR, "target": _OID, "type": _STR, "peeled": _OID},
+                    "properties": {
+                        "name": _STR,
+                        "target": _OID,
+                        "type": _STR,
+                        "peeled": _OID,
+                        "peeled_type": _STR,
+                    },
                 },
             },
         },

@@ -151,9 +151,12 @@ class Router:
             params = route.match(parts)
             if params is None:
                 continue
-            if route.method == method:
+            if route.method == method or (method == "HEAD" and route.method == "GET"):
+                # HEAD is GET without the body (the server drops it), as HTTP says
                 return route.handler, params, "/" + "/".join(route.segments)
             allowed.append(route.method)
+            if route.method == "GET":
+                allowed.append("HEAD")
         if allowed:
             raise ApiError(
                 "INVALID_INPUT",

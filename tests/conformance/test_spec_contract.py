@@ -168,3 +168,37 @@ def test_openapi_also_at_the_root(server: Server) -> None:
     under = httpx.get(f"{server.base_url}/api/v1/openapi.json")
     assert root.status_code == under.status_code == 200
     assert root.json() == under.json() and root.json()["openapi"].startswith("3.1")
+
+
+def test_refs_type_of_an_annotated_tag_is_tag(api: httpx.Client, server: Server, tmp_path: Path) -> None:
+    name = _name()
+    token = _create(api, "conf", name)["token"]
+    _seed(server, tmp_path, "conf", name, token)
+    env = git_env(server.home)
+    work = tmp_path / f"work-conf-{name}"
+    git("tag", "-a", "v1.0", "-m", "release", cwd=work, env=env)
+    git("tag", "light", cwd=work, env=env)
+    git("push", "-q", server.git_url("conf", name, token), "v1.0", "light", cwd=work, env=env)
+    commit = git("rev-parse", "HEAD", cwd=work, env=env).stdout.decode().strip()
+    tag = git("rev-parse", "v1.0", cwd=work, env=env).stdout.decode().strip()
+    refs = {r["name"]: r for r in api.get(f"/namespaces/conf/repos/{name}/refs").json()["items"]}
+    assert refs["refs/tags/v1.0"] == {
+        "name": "refs/tags/v1.0",
+        "target": tag,
+        "type": "tag",
+        "peeled": commit,
+        "peeled_type": "commit",
+    }
+    assert refs["refs/tags/light"] == {"name": "refs/tags/light", "target": commit, "type": "commit"}
+    assert refs["refs/heads/main"]["type"] == "commit"
+
+
+def test_head_requests_answer_like_get(api: httpx.Client, server: Server) -> None:
+    name = _name()
+    _create(api, "conf", name)
+    head = api.head(f"/namespaces/conf/repos/{name}")
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(api.get(f"/namespaces/conf/repos/{name}").content)
+    assert api.head("/openapi.json").status_code == 200
+    wrong = api.put(f"/namespaces/conf/repos/{name}")
+    assert wrong.status_code == 405 and set(wrong.headers["allow"].split(", ")) == {"DELETE", "GET", "HEAD"}
