@@ -4,6 +4,8 @@ Rules:
 - Routes: ``GET /healthz``; ``/api/v1/...`` (``gitserver.api``); ``/ui/...`` (``gitserver.ui``);
   ``/git/{ns}/{repo}[.git]/(info/refs|git-upload-pack|git-receive-pack)`` handed to
   ``smart_http.asgi.serve_git`` after auth. Anything else is 404 in the SPEC error shape.
+  ``/openapi.json`` is also served at the root. Errors on the Git remote go to git clients
+  (User-Agent ``git/``) as ``text/plain``, which git prints as ``remote: ...``.
 - Git auth: ``git-receive-pack`` (and ``info/refs?service=git-receive-pack``) needs
   ``write``; everything else on the remote needs ``read``. The repo's actor provides
   ``open_repo``; the token id goes into the ``PushContext`` so the reflog says who pushed.
