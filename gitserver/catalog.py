@@ -215,8 +215,22 @@ class Catalog:
                 cur = self._db.execute(
                     f"INSERT INTO repos ({_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 0, 0, ? "
                     "WHERE ? IS NULL OR EXISTS (SELECT 1 FROM repos WHERE id = ?)",
-                    (repo_id, namespace, name, description, default_branch, now, now,
-                     int(read_only), int(public), forked_from, rel, ref_set, forked_from, forked_from),
+                    (
+                        repo_id,
+                        namespace,
+                        name,
+                        description,
+                        default_branch,
+                        now,
+                        now,
+                        int(read_only),
+                        int(public),
+                        forked_from,
+                        rel,
+                        ref_set,
+                        forked_from,
+                        forked_from,
+                    ),
                 )
             except sqlite3.IntegrityError:
                 raise RepoExists(namespace, name) from None
@@ -248,6 +262,11 @@ class Catalog:
         with self._lock:
             cur = self._db.execute("DELETE FROM repos WHERE id = ?", (repo_id,))
         return cur.rowcount > 0
+
+    def set_default_branch(self, repo_id: str, branch: str) -> None:
+        """Record the branch HEAD now names (an import can change it)."""
+        with self._lock:
+            self._db.execute("UPDATE repos SET default_branch = ? WHERE id = ?", (branch, repo_id))
 
     def note_push(self, repo_id: str, at_us: int | None, size_bytes: int, object_count: int) -> None:
         """Record the repo's state after a push: its newest ref update time (only ever

@@ -144,6 +144,11 @@ async def import_repo(api: Api, req: Request) -> Response:
         raise exc.api_error() from None
     if result.refs:
         await api.s.thread(api.s.catalog.note_push, record.id, at, size, count)
+    if result.head and result.head.startswith("refs/heads/") and result.head != record.head_ref:
+        await api.s.thread(api.s.catalog.set_default_branch, record.id, result.head[len("refs/heads/") :])
+        changed = await api.s.thread(api.s.catalog.get_by_id, record.id)
+        if changed is not None:
+            await api.s.thread(api.s.tiering.remirror, changed)
     fresh = await api.s.thread(api.s.catalog.get_by_id, record.id) or record
     info = api._info(req, fresh, await api._parent(fresh))
     info.update(size_bytes=size, object_count=count)

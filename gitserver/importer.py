@@ -48,6 +48,7 @@ class NotEmpty(Exception):
 class ImportResult:
     refs: dict[str, Oid]
     shallow: list[Oid] = field(default_factory=list)  # the repo's shallow commits, sorted
+    head: str | None = None  # the branch HEAD names after the import (None: nothing imported)
 
 
 def check_url(url: str) -> str:
@@ -117,6 +118,7 @@ def import_into(
         raise ImportFailed(f"cannot use {url!r}: {exc}") from None
     pipe = _Pipe()
     wanted: dict[str, Oid] = {}
+    remote_head: list[Oid] = []  # the oid the remote's HEAD points at, when it advertises one
     refs_known = threading.Event()
     errors: list[BaseException] = []
     shallow: set[Oid] = set()  # filled by the producer before it signals the end of the pack
@@ -124,6 +126,8 @@ def import_into(
     def determine_wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
         for raw_name, raw_oid in refs.items():
             name = raw_name.decode("utf-8", "replace")
+            if name == "HEAD" and raw_oid:
+                remote_head.append(bytes.fromhex(raw_oid.decode("ascii")))
             if name.endswith("^{}") or not name.startswith(_TAKEN):
                 continue
             if branch is not None and name != f"refs/heads/{branch}":
@@ -171,10 +175,31 @@ def import_into(
             if any(r.error == "ref already exists" for r in failed):
                 raise NotEmpty("the repository is not empty")
             raise ImportFailed(f"{failed[0].ref}: {failed[0].error}")
-        return ImportResult(dict(wanted), sorted(store.shallow_commits()))
+        head = _choose_head(store.head(), wanted, remote_head[0] if remote_head else None)
+        if head != store.head():
+            store.set_head(head)
+        return ImportResult(dict(wanted), sorted(store.shallow_commits()), head)
     finally:
         pipe.close()
         producer.join(timeout=30)
+
+
+def _choose_head(current: str, imported: dict[str, Oid], remote_head: Oid | None) -> str:
+    """Where HEAD should point after an import, as ``git clone`` decides it: the repo's own
+    default branch when it was imported; else the imported branch the remote's HEAD is at
+    (``main`` and ``master`` first among equals); else the first imported branch."""
+    if current in imported:
+        return current
+    branches = sorted(
+        (r for r in imported if r.startswith("refs/heads/")),
+        key=lambda r: (r not in ("refs/heads/main", "refs/heads/master"), r),
+    )
+    if not branches:
+        return current
+    for ref in branches:
+        if imported[ref] == remote_head:
+            return ref
+    return branches[0]
 
 
 def _sink(put: Callable[[bytes], None]) -> Callable[[bytes], int]:

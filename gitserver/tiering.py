@@ -130,6 +130,11 @@ class Tiering:
         catalog_mirror.mirror(self.blobs, record, self.catalog, self._ref_sets_uploaded)
         self._mirrored.add(record.id)
 
+    def remirror(self, record: RepoRecord) -> None:
+        """Write a repo's catalog entry again after its row changed (e.g. default branch)."""
+        self._mirrored.discard(record.id)
+        self.ensure_mirrored(record)
+
     def ensure_mirrored(self, record: RepoRecord) -> None:
         """Make sure a new repo's catalog entry (a fork's ref set too) is in the blob store.
 

@@ -169,3 +169,34 @@ def test_import_errors(api: httpx.Client, server: Server, unique: str) -> None:
     assert api.get(f"/namespaces/imp/repos/{unique}").json()["object_count"] == 0
     resp = api.post("/namespaces/imp/repos/absent/import", json={"url": "http://127.0.0.1:1/x.git"})
     assert (resp.status_code, error_code(resp)) == (404, "NOT_FOUND")
+
+
+def test_import_follows_the_remote_default_branch(
+    api: httpx.Client, server: Server, tmp_path: Path, unique: str
+) -> None:
+    """A remote whose HEAD is ``trunk`` imported into a repo created with ``main``: the
+    clone checks out ``trunk`` (as ``git clone`` of the remote would), and RepoInfo says so."""
+    env = git_env(server.home)
+    remote = tmp_path / "remote.git"
+    work = tmp_path / "work"
+    git("init", "-q", "-b", "trunk", work, env=env)
+    (work / "a.txt").write_text("on trunk\n")
+    git("add", ".", cwd=work, env=env)
+    git("commit", "-q", "-m", "trunk", cwd=work, env=env)
+    git("checkout", "-q", "-b", "aaa-side", cwd=work, env=env)
+    (work / "b.txt").write_text("side\n")
+    git("add", ".", cwd=work, env=env)
+    git("commit", "-q", "-m", "side", cwd=work, env=env)
+    git("clone", "-q", "--bare", work, remote, env=env)
+    git("symbolic-ref", "HEAD", "refs/heads/trunk", cwd=remote, env=env)
+
+    create(api, "imp", unique)
+    with _http_backend(tmp_path) as url:
+        resp = api.post(f"/namespaces/imp/repos/{unique}/import", json={"url": f"{url}/remote.git"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["repo"]["default_branch"] == "trunk"
+    assert api.get(f"/namespaces/imp/repos/{unique}").json()["default_branch"] == "trunk"
+    clone = tmp_path / "clone"
+    git("clone", "-q", server.git_url("imp", unique, server.admin_token), clone, env=env)
+    assert (clone / "a.txt").read_text() == "on trunk\n"
+    assert not (clone / "b.txt").exists()
