@@ -16,6 +16,10 @@ Rules:
   starts become SPEC error responses; later ones can only be logged.
 - ``GET /metrics``: Prometheus text (``gitserver.metrics``); every request is observed
   there with its route template, status, duration and body bytes.
+- Limits (docs/security.md): the Git remote gets ``GitLimits`` from the settings and the
+  writer's store gets ``max_object_size``; at most ``max_client_requests`` requests per
+  client IP are in flight (``/healthz`` is not counted), the next one gets ``429`` with
+  ``Retry-After`` (code TOO_LARGE: the SPEC list is closed), as text for git clients.
 - The lifespan protocol is acknowledged but owns nothing: the CLI opens ``Services`` and
   runs the actor host in the same nursery as hypercorn.
 """
@@ -27,7 +31,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from gitserver import metrics, repo_files
@@ -50,6 +54,7 @@ from gitserver.web import (
     json_response,
 )
 from smart_http.asgi import serve_git
+from smart_http.limits import GitLimits
 from storage.errors import MemoryLimitExceeded
 from storage.model import PushContext
 
@@ -66,6 +71,14 @@ class App:
         self.api = Api(services).router()
         self.metrics = Metrics()
         self.ui = UiApp(services, self.api)
+        settings = services.settings
+        self.git_limits = GitLimits(
+            max_pack_bytes=settings.max_pack_size,
+            max_ref_updates=settings.max_refs_per_push,
+            max_pkt_lines=settings.max_pkt_lines,
+            body_timeout=settings.body_timeout,
+        )
+        self._in_flight: dict[str, int] = {}  # client IP -> requests being served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -93,7 +106,8 @@ class App:
 
         request = Request(scope, counting_receive)
         try:
-            await self._dispatch(request, counting_send)
+            with self._client_slot(request):
+                await self._dispatch(request, counting_send)
         except Exception as exc:
             error = _as_api_error(exc)
             if seen["status"] is None:
@@ -130,6 +144,35 @@ class App:
                         }
                     )
                 )
+
+    @contextlib.contextmanager
+    def _client_slot(self, request: Request) -> Iterator[None]:
+        """Count the request against its client IP; raise 429 past ``max_client_requests``."""
+        client = request.scope.get("client")
+        if not client or request.path == "/healthz":
+            yield
+            return
+        ip = str(client[0])
+        limit = self.s.settings.max_client_requests
+        if self._in_flight.get(ip, 0) >= limit:
+            match = _GIT_PATH.match(request.path)
+            if match:  # so a git client gets the text form, which git prints
+                request.state["route"] = f"git {match.group(3)}"
+            raise ApiError(
+                "TOO_LARGE",
+                f"too many concurrent requests from {ip} (the server's limit is {limit}); retry shortly",
+                status=429,
+                headers=((b"retry-after", b"1"),),
+            )
+        self._in_flight[ip] = self._in_flight.get(ip, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._in_flight[ip] - 1
+            if left:
+                self._in_flight[ip] = left
+            else:
+                del self._in_flight[ip]
 
     async def _dispatch(self, request: Request, send: Send) -> None:
         path = request.path
@@ -190,6 +233,7 @@ class App:
         actor = self.s.host.actor(record.id, record.path)
 
         catalog = self.s.catalog
+        max_object_size = self.s.settings.max_object_size
 
         @contextlib.asynccontextmanager
         async def open_repo(write: bool) -> AsyncIterator[Any]:
@@ -198,6 +242,7 @@ class App:
                     yield repo
                 return
             async with actor.writing() as repo:
+                repo.store.max_object_size = max_object_size
                 yield _RecordingPushes(repo, lambda: _note_push(catalog, record.id, repo.store))
 
         await serve_git(
@@ -209,6 +254,7 @@ class App:
             open_repo=open_repo,
             push_context=PushContext(token_id=token.id if token else None, via="git"),
             limiter=self.s.limiter,
+            limits=self.git_limits,
         )
 
 

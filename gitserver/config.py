@@ -45,6 +45,13 @@ class Settings:
     worker_threads: int = 8  # concurrent blocking jobs (SQLite, zlib, hashing)
     max_api_body: int = 1 << 20  # bytes of a JSON request body
     public_url: str | None = None  # base of "remote" in RepoInfo; else from the Host header
+    # Limits on hostile or broken clients (docs/security.md "Limits").
+    max_pack_size: int = 2 << 30  # bytes of one pushed pack
+    max_object_size: int = 512 << 20  # bytes of one object (inflated) in a pushed pack
+    max_refs_per_push: int = 100_000  # ref updates in one receive-pack request
+    max_pkt_lines: int = 500_000  # pkt-lines in one git request (wants, haves, commands)
+    body_timeout: float = 60.0  # seconds a request body may send nothing before it is cut off
+    max_client_requests: int = 64  # requests in flight per client IP; more get 429
     access_log: bool = True
 
     @property
@@ -134,9 +141,25 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "worker_threads": _positive_int,
     "max_api_body": _positive_int,
     "public_url": str,
+    "max_pack_size": _positive_int,
+    "max_object_size": _positive_int,
+    "max_refs_per_push": _positive_int,
+    "max_pkt_lines": _positive_int,
+    "body_timeout": _positive_float,
+    "max_client_requests": _positive_int,
     "access_log": _bool,
 }
 _ENV_ONLY = {"admin_token"}
+
+# --help text of settings that have one (the env var and the default are appended)
+_HELP: dict[str, str] = {
+    "max_pack_size": "bytes of one pushed pack; a bigger push is refused, nothing stored",
+    "max_object_size": "bytes of one object in a pushed pack (inflated)",
+    "max_refs_per_push": "ref updates in one push",
+    "max_pkt_lines": "pkt-lines in one git request (wants, haves, ref updates)",
+    "body_timeout": "seconds a request body may send nothing before the request is cut off",
+    "max_client_requests": "requests in flight per client IP; more get 429 with Retry-After",
+}
 
 
 def add_serve_flags(parser: argparse.ArgumentParser) -> None:
@@ -144,7 +167,11 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     for name in _PARSERS:
         if name in _ENV_ONLY:
             continue
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar="VALUE")
+        text = _HELP.get(name)
+        if text is not None:
+            text = f"{text} (env GITSERVER_{name.upper()}, default {getattr(Settings(), name)})"
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, dest=name, default=None, metavar="VALUE", help=text)
 
 
 def add_data_dir_flag(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,11 @@ Rules:
 - The response starts (200, git content type, no-cache headers) on the driver's first
   write; an unexpected error before that is a 500, after it the body is just ended.
 - Wrong method: 405; wrong content type or encoding: 415; unknown service: 403.
+- ``limits`` (``smart_http.limits.GitLimits``) go to the drivers; ``body_timeout`` is
+  enforced here: a client that sends no body byte for that long is cut off with
+  ``BodyTimeout`` (408 when no response has started). The driver's thread then unwinds,
+  so the repo's write lock (held by ``open_repo(True)`` for the whole request) is released
+  and a stalled push rolls back.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import trio
 from smart_http.backend import GitRepository, ReadFn, WriteFn
 from smart_http.discovery import SERVICES, advertise_refs, protocol_version
 from smart_http.errors import ProtocolError, RemoteProtocolError
+from smart_http.limits import GitLimits
 from smart_http.receive_pack import serve_receive_pack
 from smart_http.upload_pack import serve_upload_pack
 from storage.model import PushContext
@@ -52,6 +58,12 @@ class ClientDisconnected(RemoteProtocolError):
     """The client went away while we were reading its request."""
 
 
+class BodyTimeout(RemoteProtocolError):
+    """The client sent no request-body byte for ``body_timeout`` seconds."""
+
+    http_status = 408
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key.lower() == name:
@@ -69,8 +81,11 @@ async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, by
 class _BodyBridge:
     """The driver's ReadFn and WriteFn, called from the worker thread."""
 
-    def __init__(self, receive: Receive, send: Send, content_type: str, gzip: bool) -> None:
+    def __init__(
+        self, receive: Receive, send: Send, content_type: str, gzip: bool, timeout: float | None = None
+    ) -> None:
         self._receive = receive
+        self._timeout = timeout
         self._send = send
         self._content_type = content_type.encode()
         self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
@@ -91,7 +106,10 @@ class _BodyBridge:
                 if self._inflate is not None and not self._inflate.eof:
                     raise RemoteProtocolError("request body: truncated gzip stream")
                 return b""
-            message = trio.from_thread.run(self._receive)
+            message = trio.from_thread.run(self._next_message)
+            if message is None:
+                self._eof = True
+                raise BodyTimeout(f"request body: no data for {self._timeout:g} seconds, giving up")
             if message["type"] == "http.disconnect":
                 self._eof = True
                 raise ClientDisconnected("client disconnected")
@@ -104,6 +122,14 @@ class _BodyBridge:
                     self._pending = self._inflate.decompress(raw, n)
                 except zlib.error as exc:
                     raise RemoteProtocolError(f"request body: bad gzip data ({exc})") from None
+
+    async def _next_message(self) -> Message | None:
+        """The next ASGI message, or None when none came within the body timeout."""
+        if self._timeout is None:
+            return await self._receive()
+        with trio.move_on_after(self._timeout):
+            return await self._receive()
+        return None
 
     def write(self, data: bytes) -> None:
         if not data:
@@ -128,8 +154,10 @@ async def serve_git(
     open_repo: OpenRepo,
     push_context: PushContext | None,
     limiter: trio.CapacityLimiter | None,
+    limits: GitLimits | None = None,
 ) -> None:
     """Serve one smart-HTTP request (see the module rules)."""
+    limits = limits or GitLimits()
     method = scope.get("method", "GET")
     if action == "info/refs":
         if method not in ("GET", "HEAD"):
@@ -163,14 +191,18 @@ async def serve_git(
     if encoding not in ("identity", "gzip", "x-gzip"):
         await _plain(send, 415, f"unsupported Content-Encoding {encoding}")
         return
-    bridge = _BodyBridge(receive, send, f"application/x-{action}-result", encoding != "identity")
+    bridge = _BodyBridge(
+        receive, send, f"application/x-{action}-result", encoding != "identity", limits.body_timeout
+    )
     if action == "git-upload-pack":
         version = protocol_version(_header(scope, b"git-protocol"))
         run: Callable[[GitRepository], object] = functools.partial(
-            _run_upload, read=bridge.read, write=bridge.write, version=version
+            _run_upload, read=bridge.read, write=bridge.write, version=version, limits=limits
         )
     else:
-        run = functools.partial(_run_receive, read=bridge.read, write=bridge.write, context=push_context)
+        run = functools.partial(
+            _run_receive, read=bridge.read, write=bridge.write, context=push_context, limits=limits
+        )
     try:
         async with open_repo(action == "git-receive-pack") as repo:
             await trio.to_thread.run_sync(run, repo, limiter=limiter)
@@ -191,9 +223,13 @@ async def serve_git(
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _run_upload(repo: GitRepository, *, read: ReadFn, write: WriteFn, version: int) -> None:
-    serve_upload_pack(repo, read, write, version=version)
+def _run_upload(
+    repo: GitRepository, *, read: ReadFn, write: WriteFn, version: int, limits: GitLimits
+) -> None:
+    serve_upload_pack(repo, read, write, version=version, limits=limits)
 
 
-def _run_receive(repo: GitRepository, *, read: ReadFn, write: WriteFn, context: PushContext | None) -> None:
-    serve_receive_pack(repo, read, write, context)
+def _run_receive(
+    repo: GitRepository, *, read: ReadFn, write: WriteFn, context: PushContext | None, limits: GitLimits
+) -> None:
+    serve_receive_pack(repo, read, write, context, limits=limits)

@@ -6,7 +6,9 @@ Rules:
   pkt-line raises RemoteProtocolError.
 - ``read_raw(n)`` first returns bytes already buffered by the pkt-line reader, then
   reads on: this is how the pack that follows a receive-pack command list is handed on.
-- ``limit`` bounds how many bytes may be read as pkt-lines (the pack is not counted).
+- ``limit`` bounds how many bytes may be read as pkt-lines (the pack is not counted);
+  ``max_lines`` bounds how many pkt-lines (flush and delim included) one request may
+  carry. Both raise RemoteProtocolError with status 413.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ DEFAULT_LIMIT = 64 << 20
 
 
 class RequestBody:
-    def __init__(self, read: ReadFn, *, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(self, read: ReadFn, *, limit: int = DEFAULT_LIMIT, max_lines: int | None = None) -> None:
         self._read = read
+        self._max_lines = max_lines
+        self._lines = 0
         self._reader = PktLineReader()
         self._eof = False
         self._limit = limit
@@ -32,6 +36,12 @@ class RequestBody:
         while True:
             event = self._reader.next_event()
             if event is not NEED_DATA:
+                self._lines += 1
+                if self._max_lines is not None and self._lines > self._max_lines:
+                    raise RemoteProtocolError(
+                        f"request has more than {self._max_lines} pkt-lines (the server's limit)",
+                        http_status=413,
+                    )
                 return event
             if self._eof:
                 return None

@@ -13,6 +13,7 @@ Rules:
   command list (or the push options). The caller then reads the rest as the pack.
 - A lone flush is an empty request: no commands, no pack.
 - Push certificates are not advertised, so ``push-cert`` raises.
+- At most ``max_commands`` commands (the server's refs-per-push limit); one more raises.
 - A ref may appear in one command only; a delete needs the delete-refs capability
   (we always advertise it) and is ``old != 0, new == 0``; old and new both zero is illegal.
 """
@@ -65,7 +66,8 @@ def parse_command(line: bytes) -> RefCommand:
 
 
 class ReceiveRequestParser:
-    def __init__(self) -> None:
+    def __init__(self, max_commands: int = MAX_COMMANDS) -> None:
+        self.max_commands = max_commands
         self.state = State.START
         self.request = ReceiveRequest()
         self._seen: set[str] = set()
@@ -100,8 +102,11 @@ class ReceiveRequestParser:
             return
         if line.startswith(b"push-cert"):
             raise RemoteProtocolError("push certificates are not supported")
-        if len(req.commands) >= MAX_COMMANDS:
-            raise RemoteProtocolError("too many ref updates in one push")
+        if len(req.commands) >= self.max_commands:
+            raise RemoteProtocolError(
+                f"push updates more than {self.max_commands} refs (the server's limit per push)",
+                http_status=413,
+            )
         body, nul, caps_text = line.partition(b"\0")
         command = parse_command(body)
         if command.ref in self._seen:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from smart_http.backend import GitRepository, ReadFn, WriteFn
 from smart_http.body import RequestBody
+from smart_http.limits import GitLimits
 from smart_http.output import DEFAULT_CHUNK, CoalescingWriter
 from smart_http.upload_pack_v0 import serve_v0
 from smart_http.upload_pack_v2 import serve_v2
@@ -22,10 +23,12 @@ def serve_upload_pack(
     *,
     version: int = 0,
     chunk_size: int = DEFAULT_CHUNK,
+    limits: GitLimits | None = None,
 ) -> None:
-    """Answer one upload-pack request body with protocol ``version`` (0, 1 or 2)."""
+    """Answer one upload-pack request body with protocol ``version`` (0, 1 or 2).
+    ``limits.max_pkt_lines`` bounds the request (wants, haves): past it, ``ERR``."""
     out = CoalescingWriter(write, chunk_size)
-    body = RequestBody(read)
+    body = RequestBody(read, max_lines=(limits or GitLimits()).max_pkt_lines)
     try:
         if version == 2:
             serve_v2(repo, body, out)
