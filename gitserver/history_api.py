@@ -157,7 +157,14 @@ def _limit(req: Request, default: int, maximum: int) -> int:
     return int(raw)
 
 
+MAX_PATH = 4096  # git's PATH_MAX; a longer path names nothing in any tree
+
+
 def _path(value: str | None) -> str:
+    # NUL cannot occur in a git path; refusing it (and overlong paths) keeps both out of
+    # every later layer (docs/security.md, "Names and paths")
+    if value and ("\0" in value or len(value) > MAX_PATH):
+        raise invalid_input(f"bad path: contains NUL or is longer than {MAX_PATH} characters")
     try:
         return treeview.normalize_path(value)
     except ValueError as exc:
