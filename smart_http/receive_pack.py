@@ -67,7 +67,7 @@ def serve_receive_pack(
         try:
             req = read_commands(body, parser)
         except ProtocolError as exc:
-            if not SidebandWriter(out, _sideband(parser.request.caps)).error(exc.git_message):
+            if not SidebandWriter(out, _sideband(parser.request.caps), progress=False).error(exc.git_message):
                 out.write(err_line(exc.git_message))
             return None
         if not req.commands:
