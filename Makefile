@@ -55,3 +55,11 @@ FUZZ_TARGETS ?= pktline upload_v0 upload_v2 receive_commands pack_scan delta_app
 fuzz: $(STAMP)
 	$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris
 	set -e; for t in $(FUZZ_TARGETS); do echo "== $$t"; $(PY) -m tests.fuzz.run $$t -runs=$(FUZZ_RUNS); done
+
+# Soak (docs/security.md): SOAK_CLIENTS clients mixing clone, fetch, push and API calls for
+# SOAK_SECONDS against a real server; fails on any error or server RSS growth over 10%.
+SOAK_CLIENTS ?= 50
+SOAK_SECONDS ?= 180
+.PHONY: soak
+soak: $(STAMP)
+	$(PY) -m benchmarks.soak --clients $(SOAK_CLIENTS) --duration $(SOAK_SECONDS)
