@@ -4,7 +4,8 @@ Rules:
 - Read-only; never repairs. Returns readable problem lines ([] means clean). Stops
   collecting after ``limit`` problems so a wrecked store gives a bounded report.
 - Checks: each pack's chunk rows are all present, each exactly CHUNK_SIZE but the last,
-  and hash to the pack's trailer and recorded checksum; no chunk row belongs to no pack;
+  and hash to the pack's trailer and recorded checksum; no chunk row belongs to no pack,
+  and no pack is without objects (orphans);
   each object lies inside its pack, its raw bytes match its CRC32, its content re-hashes
   to its id with the recorded size, and every object it names is stored (gitlinks
   aside; the parents of a commit listed in ``shallow`` may be absent, and each listed
@@ -91,6 +92,13 @@ def _check_packs(store: RepoStore, report: Report) -> None:
             if bytes(checksum) != tail:
                 report(f"pack {pack_id}: recorded checksum differs from its trailer")
     known = {p[0] for p in packs}
+    # Ingest keeps no pack without new objects, so a pack no object lies in is an orphan
+    # (e.g. left by an interrupted write).
+    for (pack_id,) in conn.execute(
+        "SELECT id FROM packs WHERE NOT EXISTS (SELECT 1 FROM objects WHERE objects.pack_id = packs.id)"
+    ):
+        if not report(f"pack {pack_id}: no object lies in it (orphan pack)"):
+            return
     for (owner,) in conn.execute(f"SELECT DISTINCT id >> {SEQ_BITS} FROM chunks"):
         if owner not in known and not report(f"chunk rows of unknown pack {owner}"):
             return
