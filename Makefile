@@ -63,3 +63,10 @@ SOAK_SECONDS ?= 180
 .PHONY: soak
 soak: $(STAMP)
 	$(PY) -m benchmarks.soak --clients $(SOAK_CLIENTS) --duration $(SOAK_SECONDS)
+
+# SIGKILL crash consistency (docs/security.md): CRASH_TRIALS seeded trials (CRASH_SEED).
+CRASH_TRIALS ?= 100
+CRASH_SEED ?= 1
+.PHONY: crash-test
+crash-test: $(STAMP)
+	CRASH_TRIALS=$(CRASH_TRIALS) CRASH_SEED=$(CRASH_SEED) $(VENV)/bin/pytest -q -s -p no:cacheprovider -m slow tests/hardening/test_crash.py
