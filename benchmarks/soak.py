@@ -202,13 +202,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def run_soak(clients: int, duration: float, warmup: float, repos: int = 5) -> Result:
+def run_soak(
+    clients: int, duration: float, warmup: float, repos: int = 5, server_env: dict[str, str] | None = None
+) -> Result:
     """Run the soak once; returns the figures (nothing is asserted here)."""
     with tempfile.TemporaryDirectory(prefix="gitserver-soak-") as tmp:
         root = Path(tmp)
         env = git_env(root / "home")
         (root / "home").mkdir()
-        server = Ours(root / "server")
+        server = Ours(root / "server", extra_env=server_env)
         try:
             source = root / "seed"
             _seed(source, env)
@@ -295,9 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-tolerance", type=float, default=0.10)
     parser.add_argument("--check-rss", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the server (repeatable), e.g. MALLOC_ARENA_MAX=2",
+    )
     args = parser.parse_args(argv)
     warmup = args.warmup if args.warmup is not None else args.duration / 3
-    result = run_soak(args.clients, args.duration, warmup, args.repos)
+    server_env = dict(item.split("=", 1) for item in args.server_env)
+    result = run_soak(args.clients, args.duration, warmup, args.repos, server_env)
     print(report(result), flush=True)
     if args.json:
         args.json.write_text(json.dumps(asdict(result), indent=1))
