@@ -7,6 +7,8 @@ Rules:
   process-wide (so it survives hibernation and serves every read connection), keyed by
   the store path, the exact refs state, the wants, include-tag and the object count.
   Any push, ref move or commit-API write changes the key, so a verdict is never stale.
+- A ``blob:none`` request with the same wants shares the verdict: on a "yes" it is every
+  stored commit, tree and tag, listed from the objects table in stored order.
 - A remembered "yes" skips the walk entirely: the first full clone after a change pays
   one walk, later ones stream stored packs with no per-object work.
 - The memo is a bounded LRU guarded by a lock (worker threads share it).
@@ -14,6 +16,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict
@@ -35,6 +38,18 @@ def is_plain(request: PackRequest) -> bool:
         and not request.is_shallow_request
         and request.filter is None
     )
+
+
+def unfiltered(request: PackRequest) -> PackRequest | None:
+    """The full-clone request behind ``request``: itself when plain, the same without its
+    filter for a plain ``blob:none`` request (whose answer is then "every commit, tree and
+    tag"), else None."""
+    if request.filter is None:
+        return request if is_plain(request) else None
+    if request.filter.kind != "blob:none":
+        return None
+    bare = dataclasses.replace(request, filter=None)
+    return bare if is_plain(bare) else None
 
 
 def verdict_key(path: str, refs: dict[str, Oid], request: PackRequest, object_count: int) -> bytes:

@@ -12,7 +12,9 @@ Rules:
   REF_DELTA; REF_DELTA to a base the client has when it takes a thin pack; otherwise the
   object is resolved and deflated whole (never re-deltified).
 - Whole-store sends (``write_whole_store``: a full clone of a store whose objects are all
-  reachable) copy each stored pack's entries verbatim, row by row, with no per-object work.
+  reachable) copy each stored pack's entries verbatim, row by row, with no per-object work;
+  ``write_store_without_blobs`` (a blob:none clone of such a store) lists commits, trees
+  and tags straight from the objects table in stored order, without a walk.
 - Progress strings match git's pack-objects: "Counting objects: 100% (N/N), done." and
   "Total N (delta M), reused R (delta D), pack-reused P".
 """
@@ -23,7 +25,7 @@ import hashlib
 import sqlite3
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +50,9 @@ class PackSource(Protocol):
     def get_object(self, oid: Oid) -> tuple[ObjType, bytes]: ...
 
     def object_count(self) -> int: ...
+
+    @property
+    def connection(self) -> sqlite3.Connection: ...
 
 
 @dataclass
@@ -167,7 +172,62 @@ def write_pack(
     REF_DELTA bases without being sent. Raises MissingObject, PackFormatError."""
     send_set = set(send)
     entries = order_entries(source, send, send_set)
-    total = len(entries)
+    return _write_entries(source, entries, len(entries), send_set, client_has if thin_pack else None,
+                          write, ofs_delta=ofs_delta, progress=progress)
+
+
+def write_store_without_blobs(
+    source: PackSource,
+    write: Callable[[bytes], None],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> PackStats:
+    """Every commit, tree and tag of the store, in stored order, no walk (a blob:none
+    clone of a store whose objects are all wanted). A delta's base has the delta's type,
+    so every base is sent too. Raises MissingObject, PackFormatError."""
+    conn = source.connection
+    total = conn.execute("SELECT COUNT(*) FROM objects WHERE type != ?", (ObjType.BLOB,)).fetchone()[0]
+    return _write_entries(source, _non_blob_entries(conn), total, _EVERY_BASE, None, write,
+                          ofs_delta=True, progress=progress)
+
+
+class _EveryBase:
+    """A ``send_set`` that holds every base (the type-filtered whole-store stream)."""
+
+    def __contains__(self, oid: object) -> bool:
+        return True
+
+
+_EVERY_BASE = _EveryBase()
+
+
+def _non_blob_entries(conn: sqlite3.Connection) -> Iterator[StoredEntry]:
+    last = (-1, -1)
+    while True:
+        rows = conn.execute(
+            "SELECT oid, type, size, kind, pack_id, offset, length, header_len, crc32, base, depth"
+            " FROM objects WHERE (pack_id, offset) > (?, ?) AND type != ? ORDER BY pack_id, offset LIMIT 2000",
+            (*last, ObjType.BLOB),
+        ).fetchall()
+        if not rows:
+            return
+        for oid, t, size, kind, pack_id, offset, length, hlen, crc, base, depth in rows:
+            yield StoredEntry(bytes(oid), ObjType(t), size, EntryKind(kind), pack_id, offset, length, hlen, crc,
+                              bytes(base) if base is not None else None, depth)
+        last = (rows[-1][4], rows[-1][5])
+
+
+def _write_entries(
+    source: PackSource,
+    entries: Iterable[StoredEntry],
+    total: int,
+    send_set: Container[Oid],
+    thin_bases: set[Oid] | None,
+    write: Callable[[bytes], None],
+    *,
+    ofs_delta: bool,
+    progress: Callable[[str], None] | None,
+) -> PackStats:
     if progress is not None:
         progress(f"Counting objects: 100% ({total}/{total}), done.\n")
     out = _Out(write)
@@ -179,7 +239,7 @@ def write_pack(
     def emit(entry: StoredEntry) -> None:
         start = out.offset
         if entry.kind in (EntryKind.OFS_DELTA, EntryKind.REF_DELTA):
-            if not _emit_delta(source, entry, out, written, client_has if thin_pack else None, ofs_delta):
+            if not _emit_delta(source, entry, out, written, thin_bases, ofs_delta):
                 _emit_whole(source, entry, out)
             else:
                 stats.deltas += 1
@@ -206,6 +266,8 @@ def write_pack(
     if waiting:
         oid = next(iter(waiting))
         raise MissingObject(oid, "as a delta base while writing a pack")
+    if stats.total != total:
+        raise PackFormatError(f"pack header says {total} objects, {stats.total} were written")
     out.flush()
     trailer = out.sha.digest()
     write(trailer)

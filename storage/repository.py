@@ -271,15 +271,20 @@ class Repository:
         progress: Callable[[str], None] | None,
     ) -> None:
         plan = None
-        if fullclone.is_plain(request) and not self.store.alternate_paths():
+        unfiltered = fullclone.unfiltered(request)
+        if unfiltered is not None and not self.store.alternate_paths():
             # pack reuse: a full clone of a store whose objects are all wanted (storage.fullclone)
             count = self.store.object_count()
-            key = fullclone.verdict_key(str(self.store.path), self.store.refs(), request, count)
+            key = fullclone.verdict_key(str(self.store.path), self.store.refs(), unfiltered, count)
             verdict = fullclone.known(key)
             if verdict is None:
-                plan = self.plan(request, shallow)
-                verdict = len(plan.send) == count
+                whole = self.plan(unfiltered, shallow)
+                verdict = len(whole.send) == count
                 fullclone.remember(key, verdict)
+                plan = whole if unfiltered is request else None
+            if verdict and request.filter is not None:  # blob:none
+                packgen.write_store_without_blobs(self.store, write, progress=progress)
+                return
             if verdict:
                 if progress is not None:
                     progress(f"Enumerating objects: {count}, done.\n")

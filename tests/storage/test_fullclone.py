@@ -85,7 +85,7 @@ def test_unreachable_objects_are_never_sent(two_pushes: tuple[WorkRepo, Reposito
 
 def test_requests_that_are_not_plain_take_the_walk(two_pushes: tuple[WorkRepo, Repository]) -> None:
     _, repo = two_pushes
-    for extra in ({"filter": FilterSpec("blob:none")}, {"depth": 1}, {"ofs_delta": False}):
+    for extra in ({"filter": FilterSpec("blob:limit", 100)}, {"depth": 1}, {"ofs_delta": False}):
         request = _clone_request(repo)
         for key, value in extra.items():
             setattr(request, key, value)
@@ -104,3 +104,37 @@ def test_dead_entries_refuse_the_verbatim_path(two_pushes: tuple[WorkRepo, Repos
     result = push(repo.store, pack, (old, tip, "refs/heads/main"))
     assert result.unpack_error is None
     assert packgen.write_whole_store(repo.store.connection, lambda b: None) is None
+
+
+def test_blob_none_clone_of_a_whole_store_lists_every_commit_tree_and_tag(
+    two_pushes: tuple[WorkRepo, Repository], tmp_path: Path
+) -> None:
+    work, repo = two_pushes
+    expected = set(work.objects("--all", "--filter=blob:none", "--filter-print-omitted"))
+    expected = {o for o in expected if not o.startswith("~")}
+    for attempt in range(2):  # the verdict is computed, then remembered
+        pack, messages = _pack(repo, _clone_request(repo, filter=FilterSpec("blob:none")))
+        client = tmp_path / f"client{attempt}.git"
+        run_git("init", "-q", "--bare", client)
+        got = index_pack(client, pack, strict=False)
+        assert {o.hex() for o in got} == expected
+        assert messages[-1].startswith(f"Total {len(expected)} ")
+
+
+def test_blob_none_clone_with_unreachable_objects_takes_the_walk(
+    two_pushes: tuple[WorkRepo, Repository], tmp_path: Path
+) -> None:
+    work, repo = two_pushes
+    moved = push(
+        repo.store,
+        None,
+        (work.rev("v1"), None, "refs/tags/v1"),
+        (work.rev("main"), work.rev("main~2"), "refs/heads/main"),
+    )
+    assert moved.unpack_error is None
+    pack, _ = _pack(repo, _clone_request(repo, filter=FilterSpec("blob:none")))
+    client = tmp_path / "client.git"
+    run_git("init", "-q", "--bare", client)
+    got = index_pack(client, pack, strict=False)
+    expected = {o for o in work.objects("main~2", "--filter=blob:none") if not o.startswith("~")}
+    assert {o.hex() for o in got} == expected
