@@ -16,6 +16,9 @@ the lock for its check-and-swap, so a condition checked is still true at the ren
 against other processes on this machine (flock; not meant for NFS). Readers take no lock:
 a file they opened keeps its bytes whatever renames follow. Deletes prune empty directories;
 a put re-creates its directory if a delete removed it under its feet.
+
+Crashes: a put holds an flock on its temp file until the rename; opening the store removes
+temp files nobody holds (``sweep_temp_files``), so a killed put leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import fcntl
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +50,7 @@ CHUNK = 1 << 20
 _FILE_SUFFIX = ".b"
 _DIR_SUFFIX = ".d"
 _LOCK_STRIPES = 256
+STALE_EMPTY_S = 60.0
 
 
 def _etag(digest: bytes) -> str:
@@ -72,6 +77,35 @@ class FileBlobStore:
             self._locks_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise BlobStoreError(f"cannot create blob store at {self.root}: {exc}") from exc
+        self.sweep_temp_files()
+
+    def sweep_temp_files(self) -> int:
+        """Remove temp files of puts whose process died (SIGKILL, power loss) before
+        the rename; returns how many. A live put holds an flock on its temp file from
+        creation to rename, so a temp file that can be flocked has no writer. An empty one
+        may be in the instant between create and flock: left alone for ``STALE_EMPTY_S``."""
+        removed = 0
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if not (name.startswith(".") and name.endswith(".tmp")):
+                    continue
+                path = Path(dirpath) / name
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except OSError:
+                    continue  # renamed or removed meanwhile
+                try:
+                    st = os.fstat(fd)
+                    if st.st_size == 0 and time.time() - st.st_mtime < STALE_EMPTY_S:
+                        continue
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    path.unlink(missing_ok=True)
+                    removed += 1
+                except OSError:
+                    continue  # locked: a put in progress
+                finally:
+                    os.close(fd)
+        return removed
 
     @classmethod
     def from_url(cls, url: str) -> FileBlobStore:
@@ -122,19 +156,19 @@ class FileBlobStore:
         if if_none_match and path.exists():
             raise PreconditionFailed(key)  # fail fast; re-checked under the lock
         tmp = None
+        f = None
         try:
-            tmp, f = self._create_temp(path)
-            with f:
-                f.write(b"\0" * HEADER_SIZE)
-                sha = hashlib.sha256()
-                for chunk in iter_chunks(data, CHUNK):
-                    sha.update(chunk)
-                    f.write(chunk)
-                digest = sha.digest()
-                f.seek(0)
-                f.write(MAGIC + digest)
-                f.flush()
-                os.fsync(f.fileno())
+            tmp, f = self._create_temp(path)  # flocked until renamed: see sweep_temp_files
+            f.write(b"\0" * HEADER_SIZE)
+            sha = hashlib.sha256()
+            for chunk in iter_chunks(data, CHUNK):
+                sha.update(chunk)
+                f.write(chunk)
+            digest = sha.digest()
+            f.seek(0)
+            f.write(MAGIC + digest)
+            f.flush()
+            os.fsync(f.fileno())
             with self._locked(key):
                 current = self._current_etag(path, key)
                 if (if_none_match and current is not None) or (if_match is not None and current != if_match):
@@ -148,6 +182,8 @@ class FileBlobStore:
         finally:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
+            if f is not None:
+                f.close()  # releases the temp file's flock, after the rename or unlink
 
     def _create_temp(self, path: Path) -> tuple[Path, BinaryIO]:
         """Create a temp file beside ``path``, making its directory; retried because a
@@ -156,7 +192,9 @@ class FileBlobStore:
             tmp = path.parent / f".{path.name}.{os.urandom(8).hex()}.tmp"
             try:
                 self._make_dirs(path.parent)
-                return tmp, open(tmp, "xb")
+                f = open(tmp, "xb")
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # a live writer's mark for the sweeper
+                return tmp, f
             except FileNotFoundError:
                 continue
         raise BlobStoreError(f"cannot create a temp file in {path.parent}")

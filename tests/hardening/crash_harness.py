@@ -10,7 +10,8 @@ time (exponential, mean MEAN_DELAY_S, at most MAX_DELAY_S) and SIGKILLs the serv
 - every repo clones with git and passes `git fsck --strict`;
 - `gitserver fsck NS/NAME` exits 0 for every repo (this includes the orphan checks of
   storage/fsck.py: chunk rows of no pack, packs no object lies in);
-- no leftover temp files in the data dir, and no repo file the catalog does not name.
+- no leftover temp files in the data dir (the blob store sweeps those of killed puts when
+  it opens), and no repo file the catalog does not name.
 
 Seeded: `random.Random(seed)` picks operations, targets and kill instants, so a failing
 trial is replayed with the same seed. `python -m tests.hardening.crash_harness --trials
@@ -283,9 +284,9 @@ class CrashHarness:
         ids = {item["id"] for item in listing["items"]}
         for path in srv.data_dir.rglob("*"):
             if path.name.endswith(".tmp") and path.is_relative_to(srv.data_dir / "blobs"):
-                # A put killed before its rename: ignored by the blob store, never reused,
-                # but not swept either (docs/security.md, open). Counted, not failed.
+                # A put killed before its rename; the blob store sweeps these when it opens.
                 self.blob_temp_files.add(str(path.relative_to(srv.data_dir)))
+                problems.append(f"blob-store temp file survived a restart: {path.relative_to(srv.data_dir)}")
             elif path.name.endswith(".tmp"):
                 problems.append(f"leftover temp file {path.relative_to(srv.data_dir)}")
             elif path.parent.parent.name == "repos" and path.is_file():
