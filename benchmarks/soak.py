@@ -105,7 +105,14 @@ class Client:
     """One simulated user: a working clone of its repo and its own branches."""
 
     def __init__(
-        self, index: int, server: Ours, repo: str, root: Path, env: dict[str, str], rec: Recorder
+        self,
+        index: int,
+        server: Ours,
+        repo: str,
+        root: Path,
+        env: dict[str, str],
+        rec: Recorder,
+        writes: bool = True,
     ) -> None:
         self.i = index
         self.server = server
@@ -117,6 +124,10 @@ class Client:
         self.url = server.url(repo)
         self.token = server.tokens[repo]
         self.pushes = 0
+        self.weights = (
+            WEIGHTS if writes else tuple(0 if k == "push" else w for k, w in zip(KINDS, WEIGHTS, strict=True))
+        )
+        self.writes = writes
         self.api_parent: str | None = None
         self.http = httpx.Client(
             base_url=f"http://127.0.0.1:{server.port}/api/v1/namespaces/{NS}/repos/{repo}",
@@ -130,7 +141,7 @@ class Client:
 
     def run(self, stop_at: float) -> None:
         while time.monotonic() < stop_at:
-            kind = self.rng.choices(KINDS, WEIGHTS)[0]
+            kind = self.rng.choices(KINDS, self.weights)[0]
             started = time.monotonic()
             try:
                 getattr(self, kind)()
@@ -170,7 +181,7 @@ class Client:
         self._git("push", "-q", "origin", f"HEAD:refs/heads/c{self.i}", cwd=work)
 
     def api(self) -> None:
-        if self.rng.random() < 1 / 7:
+        if self.writes and self.rng.random() < 1 / 7:
             body = {
                 "branch": f"api-c{self.i}",
                 "parent": self.api_parent,
@@ -203,7 +214,12 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_soak(
-    clients: int, duration: float, warmup: float, repos: int = 5, server_env: dict[str, str] | None = None
+    clients: int,
+    duration: float,
+    warmup: float,
+    repos: int = 5,
+    server_env: dict[str, str] | None = None,
+    writes: bool = True,
 ) -> Result:
     """Run the soak once; returns the figures (nothing is asserted here)."""
     with tempfile.TemporaryDirectory(prefix="gitserver-soak-") as tmp:
@@ -219,7 +235,7 @@ def run_soak(
                 url = server.create_empty(name)
                 run_git("push", "-q", url, "main", cwd=source, env=env)
             rec = Recorder()
-            pool = [Client(i, server, names[i % len(names)], root, env, rec) for i in range(clients)]
+            pool = [Client(i, server, names[i % len(names)], root, env, rec, writes) for i in range(clients)]
             for client in pool:
                 client.setup()
             samples: list[tuple[float, int]] = []
@@ -297,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-tolerance", type=float, default=0.10)
     parser.add_argument("--check-rss", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--read-only", action="store_true", help="no pushes and no API commits (diagnosis)")
     parser.add_argument(
         "--server-env",
         action="append",
@@ -307,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warmup = args.warmup if args.warmup is not None else args.duration / 3
     server_env = dict(item.split("=", 1) for item in args.server_env)
-    result = run_soak(args.clients, args.duration, warmup, args.repos, server_env)
+    result = run_soak(args.clients, args.duration, warmup, args.repos, server_env, not args.read_only)
     print(report(result), flush=True)
     if args.json:
         args.json.write_text(json.dumps(asdict(result), indent=1))
