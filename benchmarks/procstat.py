@@ -64,6 +64,15 @@ def cpu_seconds(pid: int) -> float:
     return total / _TICK
 
 
+def settle(pid: int, timeout: float = 3.0) -> None:
+    """Wait (up to ``timeout``) until ``pid`` has no live child left, so the CPU time of
+    helpers still finishing after the client is done (a CGI's git processes) is reaped
+    into the root's ``cutime`` before it is read."""
+    deadline = time.monotonic() + timeout
+    while len(descendants(pid)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def rss_bytes(pid: int) -> int:
     """Summed resident set size of ``pid`` and its descendants."""
     total = 0

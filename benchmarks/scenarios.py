@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.procstat import PeakSampler, cpu_seconds
+from benchmarks.procstat import PeakSampler, cpu_seconds, settle
 from benchmarks.targets import Target, run_git
 
 
@@ -60,6 +60,7 @@ class Context:
             yield box
         finally:
             wall = time.perf_counter() - start
+            settle(target.pid)  # CGI children finish and are reaped: their CPU counts
             peak = sampler.stop()
             self._last = Sample(box[0] if box else wall, cpu_seconds(target.pid) - cpu0, peak, sampler.before)
 
