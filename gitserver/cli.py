@@ -66,10 +66,6 @@ async def _serve(settings: Settings) -> None:
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None  # we write our own, one JSON line per request
     config.errorlog = logging.getLogger("hypercorn.error")
-    # idle keep-alive connections live longer than client pools keep them (httpx: 5 s,
-    # hypercorn's default is also 5 s), so a client never reuses a connection the server is
-    # just closing ("Server disconnected without sending a response"; docs/security.md, Soak)
-    config.keep_alive_timeout = 75
     if settings.tls_cert and settings.tls_key:
         config.certfile = str(settings.tls_cert)
         config.keyfile = str(settings.tls_key)
