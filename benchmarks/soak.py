@@ -133,6 +133,9 @@ class Client:
             base_url=f"http://127.0.0.1:{server.port}/api/v1/namespaces/{NS}/repos/{repo}",
             headers={"Authorization": f"Bearer {self.token}"},
             timeout=120,
+            # below the server's 5 s keep-alive: reusing a connection the server is just
+            # closing fails ("Server disconnected"), and httpx does not retry (RFC 9112 9.3.1)
+            limits=httpx.Limits(keepalive_expiry=2.0),
         )
 
     def setup(self) -> None:
