@@ -28,7 +28,6 @@ import fcntl
 import hashlib
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,7 +49,6 @@ CHUNK = 1 << 20
 _FILE_SUFFIX = ".b"
 _DIR_SUFFIX = ".d"
 _LOCK_STRIPES = 256
-STALE_EMPTY_S = 60.0
 
 
 def _etag(digest: bytes) -> str:
@@ -81,31 +79,44 @@ class FileBlobStore:
 
     def sweep_temp_files(self) -> int:
         """Remove temp files of puts whose process died (SIGKILL, power loss) before
-        the rename; returns how many. A live put holds an flock on its temp file from
-        creation to rename, so a temp file that can be flocked has no writer. An empty one
-        may be in the instant between create and flock: left alone for ``STALE_EMPTY_S``."""
+        the rename; returns how many. A put creates and flocks its temp file while holding
+        its key's stripe lock, and keeps that flock until the rename; so a temp file that
+        can be flocked under the same stripe lock has no live writer."""
         removed = 0
         for dirpath, _dirs, files in os.walk(self.root):
             for name in files:
-                if not (name.startswith(".") and name.endswith(".tmp")):
+                key = self._temp_key(Path(dirpath) / name)
+                if key is None:
                     continue
-                path = Path(dirpath) / name
-                try:
-                    fd = os.open(path, os.O_RDONLY)
-                except OSError:
-                    continue  # renamed or removed meanwhile
-                try:
-                    st = os.fstat(fd)
-                    if st.st_size == 0 and time.time() - st.st_mtime < STALE_EMPTY_S:
-                        continue
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    path.unlink(missing_ok=True)
-                    removed += 1
-                except OSError:
-                    continue  # locked: a put in progress
-                finally:
-                    os.close(fd)
+                with self._locked(key):
+                    try:
+                        fd = os.open(Path(dirpath) / name, os.O_RDONLY)
+                    except OSError:
+                        continue  # renamed or removed meanwhile
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        os.unlink(Path(dirpath) / name)
+                        removed += 1
+                    except OSError:
+                        continue  # locked: a put in progress
+                    finally:
+                        os.close(fd)
         return removed
+
+    def _temp_key(self, path: Path) -> str | None:
+        """The key whose put made temp file ``path`` (``.NAME.b.HEX.tmp``), else None."""
+        name = path.name
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            return None
+        target = name[1:-4].rpartition(".")[0]
+        dirs = path.parent.relative_to(self.root).parts
+        if not target.endswith(_FILE_SUFFIX) or not all(d.endswith(_DIR_SUFFIX) for d in dirs):
+            return None
+        key = "/".join([*(d[: -len(_DIR_SUFFIX)] for d in dirs), target[: -len(_FILE_SUFFIX)]])
+        try:
+            return check_key(key)
+        except ValueError:
+            return None
 
     @classmethod
     def from_url(cls, url: str) -> FileBlobStore:
@@ -158,7 +169,8 @@ class FileBlobStore:
         tmp = None
         f = None
         try:
-            tmp, f = self._create_temp(path)  # flocked until renamed: see sweep_temp_files
+            with self._locked(key):  # created and flocked under the stripe lock: see sweep_temp_files
+                tmp, f = self._create_temp(path)
             f.write(b"\0" * HEADER_SIZE)
             sha = hashlib.sha256()
             for chunk in iter_chunks(data, CHUNK):
