@@ -55,6 +55,9 @@ def git_error_response(error: ApiError) -> Response:
     return Response(error.status, body, [(b"content-type", b"text/plain; charset=utf-8"), *error.headers])
 
 
+DRAIN_FACTOR = 16  # an oversized body up to 16x the cap is read to its end before the 413
+
+
 class Request:
     """One HTTP request: method, decoded path, query, headers, and a capped body."""
 
@@ -75,9 +78,14 @@ class Request:
         self.state: dict[str, Any] = {}  # per-request facts for the access log (repo, ...)
 
     async def body(self, limit: int) -> bytes:
-        """The whole body, at most ``limit`` bytes; raises ApiError(TOO_LARGE) beyond."""
+        """The whole body, at most ``limit`` bytes; raises ApiError(TOO_LARGE) beyond.
+
+        Before refusing, the rest of a moderately oversized body is read and dropped
+        (up to ``DRAIN_FACTOR`` times the limit), so the client, still sending, gets to
+        read the 413 instead of seeing its connection reset."""
         declared = self.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._drain(int(declared), limit * DRAIN_FACTOR)
             raise ApiError("TOO_LARGE", f"request body exceeds {limit} bytes")
         chunks: list[bytes] = []
         size = 0
@@ -88,10 +96,25 @@ class Request:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
+                if message.get("more_body", False):
+                    await self._drain(None, limit * DRAIN_FACTOR - size)
                 raise ApiError("TOO_LARGE", f"request body exceeds {limit} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+    async def _drain(self, declared: int | None, budget: int) -> None:
+        """Read and drop the body while it fits ``budget`` bytes (``declared`` beyond it:
+        don't start). Stops at the end of the body or of the budget."""
+        if declared is not None and declared > budget:
+            return
+        while budget > 0:
+            message = await self.receive()
+            if message["type"] != "http.request":
+                return
+            budget -= len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def json(self, limit: int) -> dict[str, Any]:
         """The body as a JSON object (an empty body is ``{}``); INVALID_INPUT otherwise."""
