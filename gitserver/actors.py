@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+MAX_IDLE_READERS = 2  # read connections an awake actor keeps open between requests
+
 
 def _open_store(path: Path, readonly: bool) -> RepoStore:
     from storage.repo_store import RepoStore
@@ -164,7 +166,11 @@ class RepoActor:
             try:
                 yield store
             finally:
-                if self._dead:  # hibernated by force while we read: nobody will reuse it
+                # Closed rather than pooled when the actor was hibernated by force while we
+                # read, or when enough readers are pooled already: each one carries object,
+                # chunk and page caches, so a burst of concurrent clones must not leave
+                # that many behind (memory would grow with peak concurrency).
+                if self._dead or len(self._idle_readers) >= MAX_IDLE_READERS:
                     with trio.CancelScope(shield=True):
                         await trio.to_thread.run_sync(_close_store, store, limiter=self._host.limiter)
                 else:

@@ -103,3 +103,28 @@ async def test_run_hibernates_everything_when_cancelled(tmp_path: Path) -> None:
         await actor.run_write(lambda s: s.refs())
         nursery.cancel_scope.cancel()
     assert actor.open_connections == 0
+
+
+async def test_a_burst_of_readers_leaves_only_a_few_connections_open(tmp_path: Path) -> None:
+    """Each pooled reader carries caches: after 6 concurrent reads, at most
+    MAX_IDLE_READERS connections stay open, and the next read still works."""
+    from gitserver.actors import MAX_IDLE_READERS
+
+    host = ActorHost(limiter=trio.CapacityLimiter(8), idle_timeout=60)
+    actor = host.actor("burst", _make_repo(tmp_path, "burst"))
+    everyone_in = trio.Event()
+    inside = 0
+
+    async def read() -> None:
+        nonlocal inside
+        async with actor.reading():
+            inside += 1
+            if inside == 6:
+                everyone_in.set()
+            await everyone_in.wait()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(6):
+            nursery.start_soon(read)
+    assert actor.open_connections == MAX_IDLE_READERS
+    assert await actor.run_read(lambda s: s.refs()) == {}
