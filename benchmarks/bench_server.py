@@ -70,16 +70,21 @@ def bench_size(size: str, args: argparse.Namespace, workdir: Path, rows: list[Ro
             p50, p99 = actor_bench.wake_latency(ours.store_path("main"), args.wakes)
             extra[size]["wake_p50_ms"] = p50 * 1000
             extra[size]["wake_p99_ms"] = p99 * 1000
-            print(f"[{size}] wake from hibernation over {args.wakes}: p50 {p50 * 1000:.2f} ms, "
-                  f"p99 {p99 * 1000:.2f} ms", flush=True)
+            print(
+                f"[{size}] wake from hibernation over {args.wakes}: p50 {p50 * 1000:.2f} ms, "
+                f"p99 {p99 * 1000:.2f} ms",
+                flush=True,
+            )
     finally:
         for target in targets:
             target.stop()
 
 
 def _label(name: str, args: argparse.Namespace) -> str:
-    return name.replace("N)", f"{args.fetches})") if "N)" in name else (
-        f"{args.concurrency} concurrent clones" if name == "concurrent clones" else name
+    return (
+        name.replace("N)", f"{args.fetches})")
+        if "N)" in name
+        else (f"{args.concurrency} concurrent clones" if name == "concurrent clones" else name)
     )
 
 
@@ -114,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.repos:
             many = actor_bench.many_repos(workdir / "many", args.repos, args.active)
             extra["many_repos"] = vars(many)
-            print(f"{many.repos} repos, {many.active} active: server RSS idle {many.idle_rss / MIB:.1f} MiB, "
-                  f"after {many.active} served {many.active_rss / MIB:.1f} MiB, peak {many.peak_rss / MIB:.1f} MiB",
-                  flush=True)
+            print(
+                f"{many.repos} repos, {many.active} active: server RSS idle {many.idle_rss / MIB:.1f} MiB, "
+                f"after {many.active} served {many.active_rss / MIB:.1f} MiB, peak {many.peak_rss / MIB:.1f} MiB",
+                flush=True,
+            )
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -124,10 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine at the end: {machine()}")
     print_table(rows, extra)
     if args.json:
-        args.json.write_text(json.dumps({
-            "machine": machine(), "rows": [r.as_dict() for r in rows], "extra": extra,
-            "median": statistics.median.__name__,
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "rows": [r.as_dict() for r in rows],
+                    "extra": extra,
+                    "median": statistics.median.__name__,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

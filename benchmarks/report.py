@@ -71,8 +71,10 @@ def _mib(value: float | None) -> str:
 
 def print_table(rows: list[Row], extra: dict[str, Any]) -> None:
     """The markdown table of ``rows``, then the actor figures in ``extra``."""
-    print("| repo | scenario | git s | ours s | ratio | target | git CPU s | ours CPU s | CPU ratio "
-          "| git peak RSS MiB | ours peak RSS MiB (+growth) |")
+    print(
+        "| repo | scenario | git s | ours s | ratio | target | git CPU s | ours CPU s | CPU ratio "
+        "| git peak RSS MiB | ours peak RSS MiB (+growth) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         ratio = row.ratio("value")
@@ -92,14 +94,20 @@ def print_table(rows: list[Row], extra: dict[str, Any]) -> None:
         if size == "many_repos":
             continue
         if "wake_p50_ms" in figures:
-            print(f"- {size}: actor wake from hibernation p50 {figures['wake_p50_ms']:.2f} ms "
-                  f"(target 2), p99 {figures['wake_p99_ms']:.2f} ms (target 20)")
+            print(
+                f"- {size}: actor wake from hibernation p50 {figures['wake_p50_ms']:.2f} ms "
+                f"(target 2), p99 {figures['wake_p99_ms']:.2f} ms (target 20)"
+            )
         idle = {k: v for k, v in figures.items() if k.endswith("_idle_rss")}
         if idle:
-            print(f"- {size}: server RSS after loading the repo: "
-                  + ", ".join(f"{k.removesuffix('_idle_rss')} {v / MIB:.0f} MiB" for k, v in idle.items()))
+            print(
+                f"- {size}: server RSS after loading the repo: "
+                + ", ".join(f"{k.removesuffix('_idle_rss')} {v / MIB:.0f} MiB" for k, v in idle.items())
+            )
     many = extra.get("many_repos")
     if many:
-        print(f"- {many['repos']} repos with {many['active']} active: server RSS idle "
-              f"{many['idle_rss'] / MIB:.0f} MiB, with the active ones resident {many['active_rss'] / MIB:.0f} MiB, "
-              f"peak {many['peak_rss'] / MIB:.0f} MiB (target 300)")
+        print(
+            f"- {many['repos']} repos with {many['active']} active: server RSS idle "
+            f"{many['idle_rss'] / MIB:.0f} MiB, with the active ones resident {many['active_rss'] / MIB:.0f} MiB, "
+            f"peak {many['peak_rss'] / MIB:.0f} MiB (target 300)"
+        )

@@ -79,18 +79,33 @@ class Context:
         """A deterministic small commit on top of the previous one of ``label`` (or main)."""
         key = (label, run)
         if key not in self.commits:
-            parent = self.commits.get((label, run - 1)) or run_git(
-                "rev-parse", "refs/heads/main", cwd=self.source, env=self.env
-            ).strip()
+            parent = (
+                self.commits.get((label, run - 1))
+                or run_git("rev-parse", "refs/heads/main", cwd=self.source, env=self.env).strip()
+            )
             text = f"bench {label} run {run}\n".encode() * 20
-            blob = subprocess.run(
-                ["git", "hash-object", "-w", "--stdin"], cwd=self.source, env=self.env,
-                input=text, capture_output=True, check=True,
-            ).stdout.decode().strip()
+            blob = (
+                subprocess.run(
+                    ["git", "hash-object", "-w", "--stdin"],
+                    cwd=self.source,
+                    env=self.env,
+                    input=text,
+                    capture_output=True,
+                    check=True,
+                )
+                .stdout.decode()
+                .strip()
+            )
             index_env = dict(self.env, GIT_INDEX_FILE=str(self.work / f"index-{label}"))
             run_git("read-tree", parent, cwd=self.source, env=index_env)
-            run_git("update-index", "--add", "--cacheinfo", f"100644,{blob},bench/{label}.txt",
-                    cwd=self.source, env=index_env)
+            run_git(
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                f"100644,{blob},bench/{label}.txt",
+                cwd=self.source,
+                env=index_env,
+            )
             tree = run_git("write-tree", cwd=self.source, env=index_env).strip()
             self.commits[key] = run_git(
                 "commit-tree", tree, "-p", parent, "-m", f"bench {label} {run}", cwd=self.source, env=self.env
@@ -105,8 +120,17 @@ def _clone(*flags: str, version: str = "2") -> Scenario:
     def scenario(ctx: Context, target: Target, run: int) -> Sample:
         dest = ctx.scratch(f"clone-{target.label}")
         with ctx.meter(target):
-            run_git("-c", f"protocol.version={version}", "clone", "-q", "--bare", *flags,
-                    ctx.urls[target.label], dest, env=ctx.env)
+            run_git(
+                "-c",
+                f"protocol.version={version}",
+                "clone",
+                "-q",
+                "--bare",
+                *flags,
+                ctx.urls[target.label],
+                dest,
+                env=ctx.env,
+            )
         shutil.rmtree(dest)
         return ctx.take()
 
@@ -135,8 +159,15 @@ def noop_fetch(ctx: Context, target: Target, run: int) -> Sample:
 
 def _push(ctx: Context, target: Target, label: str, run: int) -> None:
     oid = ctx.commit(label, run)
-    run_git("push", "-q", "-f", ctx.urls[target.label], f"{oid}:refs/heads/bench-{label}",
-            cwd=ctx.source, env=ctx.env)
+    run_git(
+        "push",
+        "-q",
+        "-f",
+        ctx.urls[target.label],
+        f"{oid}:refs/heads/bench-{label}",
+        cwd=ctx.source,
+        env=ctx.env,
+    )
 
 
 def incremental_fetch(ctx: Context, target: Target, run: int) -> Sample:
@@ -150,8 +181,15 @@ def incremental_fetch(ctx: Context, target: Target, run: int) -> Sample:
 def push_small(ctx: Context, target: Target, run: int) -> Sample:
     oid = ctx.commit("push", run)
     with ctx.meter(target):
-        run_git("push", "-q", "-f", ctx.urls[target.label], f"{oid}:refs/heads/bench-push",
-                cwd=ctx.source, env=ctx.env)
+        run_git(
+            "push",
+            "-q",
+            "-f",
+            ctx.urls[target.label],
+            f"{oid}:refs/heads/bench-push",
+            cwd=ctx.source,
+            env=ctx.env,
+        )
     return ctx.take()
 
 

@@ -58,7 +58,9 @@ def git_env(home: Path) -> dict[str, str]:
 def run_git(*args: str | Path, env: dict[str, str], cwd: Path | None = None) -> str:
     proc = subprocess.run(["git", *map(str, args)], cwd=cwd, env=env, capture_output=True, timeout=3600)
     if proc.returncode != 0:
-        raise RuntimeError(f"git {' '.join(map(str, args))} failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+        raise RuntimeError(
+            f"git {' '.join(map(str, args))} failed: {proc.stderr.decode(errors='replace')[-2000:]}"
+        )
     return proc.stdout.decode()
 
 
@@ -151,7 +153,10 @@ class Ours(Target):
         self.log = open(workdir / "gitserver.log", "ab")  # closed in stop()
         self.process = subprocess.Popen(
             [str(VENV_BIN / "gitserver"), "serve", "--port", str(self.port), "--data-dir", str(self.data)],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
+            env=env,
         )
         self.pid = self.process.pid
         wait_port(self.port)

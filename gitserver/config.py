@@ -36,7 +36,9 @@ class Settings:
     tls_key: Path | None = None
     durability: str = "local"  # local | remote
     idle_timeout: float = 60.0  # seconds an actor stays awake without traffic
-    cold_after: float = 30 * 86400.0  # seconds unused before a repo's local file is dropped (gitserver.tiering)
+    cold_after: float = (
+        30 * 86400.0
+    )  # seconds unused before a repo's local file is dropped (gitserver.tiering)
     snapshot_after_bytes: int = 64 << 20  # new pack bytes since the last snapshot that trigger one
     snapshot_after_segments: int = 200  # shipped segments since the last snapshot that trigger one
     metrics_token: str | None = None

@@ -125,7 +125,9 @@ class TokenStore:
         digest = token_hash(secret)
         for known in self._bootstrap:
             if hmac.compare_digest(known, digest):
-                return TokenInfo(id=BOOTSTRAP_ID, scope="admin", repo=ADMIN_REPO, created_at=0, expires_at=None)
+                return TokenInfo(
+                    id=BOOTSTRAP_ID, scope="admin", repo=ADMIN_REPO, created_at=0, expires_at=None
+                )
         if not looks_like_token(secret):
             return None
         raw = self.kv.get(f"tokens/hash/{digest}")

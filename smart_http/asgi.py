@@ -74,7 +74,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = text.encode() + b"\n"
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or []) + NO_CACHE})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or []) + NO_CACHE}
+    )
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
@@ -141,7 +143,9 @@ class _BodyBridge:
         if not self.started:
             self.started = True
             headers = [(b"content-type", self._content_type), *NO_CACHE]
-            trio.from_thread.run(self._send, {"type": "http.response.start", "status": 200, "headers": headers})
+            trio.from_thread.run(
+                self._send, {"type": "http.response.start", "status": 200, "headers": headers}
+            )
 
 
 async def serve_git(
@@ -175,7 +179,9 @@ async def serve_git(
             *NO_CACHE,
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body, "more_body": False})
+        await send(
+            {"type": "http.response.body", "body": b"" if method == "HEAD" else body, "more_body": False}
+        )
         return
     if action not in SERVICES:
         await _plain(send, 404, "not found")

@@ -76,7 +76,9 @@ def _ls_refs(repo: GitRepository, request: CommandRequest, out: CoalescingWriter
     unborn = None
     if args.unborn and not any(r.name == "HEAD" for r in refs) and isinstance(repo, HasHeadTarget):
         unborn = repo.head_target()
-    out.write(ls_refs_lines(refs, peel=args.peel, symrefs=args.symrefs, prefixes=args.prefixes, unborn_head=unborn))
+    out.write(
+        ls_refs_lines(refs, peel=args.peel, symrefs=args.symrefs, prefixes=args.prefixes, unborn_head=unborn)
+    )
 
 
 def _object_info(repo: GitRepository, request: CommandRequest, out: CoalescingWriter) -> None:

@@ -52,7 +52,9 @@ class ChunkWriter:
     def _flush_row(self, data: bytes) -> None:
         if self._seq > MAX_SEQ:
             raise LimitExceeded("pack too large for one store")
-        self._conn.execute("INSERT INTO chunks(id, data) VALUES (?, ?)", (chunk_id(self._pack_id, self._seq), data))
+        self._conn.execute(
+            "INSERT INTO chunks(id, data) VALUES (?, ?)", (chunk_id(self._pack_id, self._seq), data)
+        )
         self._seq += 1
 
 
@@ -125,9 +127,10 @@ class PackLayout:
 
 def pack_layouts(conn: sqlite3.Connection) -> list[PackLayout]:
     """Every stored pack of this file, in id order (one pass over the location index)."""
-    live = {row[0]: (row[1], row[2]) for row in conn.execute(
-        "SELECT pack_id, COUNT(*), COUNT(base) FROM objects GROUP BY pack_id"
-    )}
+    live = {
+        row[0]: (row[1], row[2])
+        for row in conn.execute("SELECT pack_id, COUNT(*), COUNT(base) FROM objects GROUP BY pack_id")
+    }
     return [
         PackLayout(pid, size, count, *live.get(pid, (0, 0)))
         for pid, size, count in conn.execute("SELECT id, size, object_count FROM packs ORDER BY id")
@@ -140,7 +143,9 @@ def iter_pack_body(conn: sqlite3.Connection, layout: PackLayout) -> Iterator[byt
     start, end = 12, layout.size - 20
     pos = 0
     first, last = chunk_id(layout.pack_id, 0), chunk_id(layout.pack_id, MAX_SEQ)
-    for rid, data in conn.execute("SELECT id, data FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)):
+    for rid, data in conn.execute(
+        "SELECT id, data FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)
+    ):
         if rid != chunk_id(layout.pack_id, pos // CHUNK_SIZE):
             raise StorageError(f"chunk {pos // CHUNK_SIZE} of pack {layout.pack_id} is missing")
         lo, hi = max(start - pos, 0), min(end - pos, len(data))

@@ -82,4 +82,6 @@ class ClosureCheck:
             if got is None:
                 raise MissingObject(oid, f"(named by {bytes(src).hex()})")
             if got != want:
-                raise ObjectCorrupt(f"object {bytes(src).hex()} names {oid.hex()} with the wrong type", bytes(src))
+                raise ObjectCorrupt(
+                    f"object {bytes(src).hex()} names {oid.hex()} with the wrong type", bytes(src)
+                )

@@ -35,7 +35,9 @@ class RefConflict(StorageError):
     """A compare-and-swap ref update found a different old value."""
 
     def __init__(self, ref: str, expected: bytes | None, actual: bytes | None) -> None:
-        super().__init__(f"ref {ref} is at {actual.hex() if actual else 'nothing'}, expected {expected.hex() if expected else 'nothing'}")
+        super().__init__(
+            f"ref {ref} is at {actual.hex() if actual else 'nothing'}, expected {expected.hex() if expected else 'nothing'}"
+        )
         self.ref = ref
         self.expected = expected
         self.actual = actual

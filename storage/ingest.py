@@ -101,8 +101,19 @@ def _stream(
             if not data:
                 break
             for e in scanner.feed(data):
-                batch.append((e.offset, e.kind, e.size, e.header_len, e.length, e.crc32,
-                              e.base_offset if e.kind == 6 else None, e.base_oid, e.oid))
+                batch.append(
+                    (
+                        e.offset,
+                        e.kind,
+                        e.size,
+                        e.header_len,
+                        e.length,
+                        e.crc32,
+                        e.base_offset if e.kind == 6 else None,
+                        e.base_oid,
+                        e.oid,
+                    )
+                )
             writer.write(data)
             if len(batch) >= _STAGE_BATCH:
                 count += _stage(conn, batch)

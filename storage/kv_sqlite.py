@@ -74,9 +74,11 @@ class SqliteKV:
     def get(self, key: str) -> bytes | None:
         with self._lock:
             try:
-                row = self._conn().execute(
-                    f"SELECT value FROM kv WHERE key = ? AND {_LIVE}", (key, self._clock())
-                ).fetchone()
+                row = (
+                    self._conn()
+                    .execute(f"SELECT value FROM kv WHERE key = ? AND {_LIVE}", (key, self._clock()))
+                    .fetchone()
+                )
             except sqlite3.Error as exc:
                 raise KVError(str(exc)) from exc
         return None if row is None else bytes(row[0])

@@ -172,8 +172,16 @@ def write_pack(
     REF_DELTA bases without being sent. Raises MissingObject, PackFormatError."""
     send_set = set(send)
     entries = order_entries(source, send, send_set)
-    return _write_entries(source, entries, len(entries), send_set, client_has if thin_pack else None,
-                          write, ofs_delta=ofs_delta, progress=progress)
+    return _write_entries(
+        source,
+        entries,
+        len(entries),
+        send_set,
+        client_has if thin_pack else None,
+        write,
+        ofs_delta=ofs_delta,
+        progress=progress,
+    )
 
 
 def write_store_without_blobs(
@@ -187,8 +195,9 @@ def write_store_without_blobs(
     so every base is sent too. Raises MissingObject, PackFormatError."""
     conn = source.connection
     total = conn.execute("SELECT COUNT(*) FROM objects WHERE type != ?", (ObjType.BLOB,)).fetchone()[0]
-    return _write_entries(source, _non_blob_entries(conn), total, _EVERY_BASE, None, write,
-                          ofs_delta=True, progress=progress)
+    return _write_entries(
+        source, _non_blob_entries(conn), total, _EVERY_BASE, None, write, ofs_delta=True, progress=progress
+    )
 
 
 class _EveryBase:
@@ -212,8 +221,19 @@ def _non_blob_entries(conn: sqlite3.Connection) -> Iterator[StoredEntry]:
         if not rows:
             return
         for oid, t, size, kind, pack_id, offset, length, hlen, crc, base, depth in rows:
-            yield StoredEntry(bytes(oid), ObjType(t), size, EntryKind(kind), pack_id, offset, length, hlen, crc,
-                              bytes(base) if base is not None else None, depth)
+            yield StoredEntry(
+                bytes(oid),
+                ObjType(t),
+                size,
+                EntryKind(kind),
+                pack_id,
+                offset,
+                length,
+                hlen,
+                crc,
+                bytes(base) if base is not None else None,
+                depth,
+            )
         last = (rows[-1][4], rows[-1][5])
 
 

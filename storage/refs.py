@@ -75,7 +75,9 @@ def check_commands(
     return results
 
 
-def _check_one(conn: sqlite3.Connection, cmd: RefCommand, lookup_type: TypeLookup, seen: set[str]) -> str | None:
+def _check_one(
+    conn: sqlite3.Connection, cmd: RefCommand, lookup_type: TypeLookup, seen: set[str]
+) -> str | None:
     problem = check_ref_name(cmd.ref)
     if problem:
         return f"funny refname: {problem}"

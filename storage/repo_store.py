@@ -59,8 +59,18 @@ _ENTRY_COLS = "oid, type, size, kind, pack_id, offset, length, header_len, crc32
 def _entry(row: tuple, source: tuple[int, ...] = ()) -> StoredEntry:
     oid, t, size, kind, pack_id, offset, length, hlen, crc, base, depth = row
     return StoredEntry(
-        bytes(oid), ObjType(t), size, EntryKind(kind), pack_id, offset, length, hlen, crc,
-        bytes(base) if base is not None else None, depth, source,
+        bytes(oid),
+        ObjType(t),
+        size,
+        EntryKind(kind),
+        pack_id,
+        offset,
+        length,
+        hlen,
+        crc,
+        bytes(base) if base is not None else None,
+        depth,
+        source,
     )
 
 
@@ -111,8 +121,9 @@ class RepoStore:
         return cls(conn, p, readonly=False)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, readonly: bool = False, cache_bytes: int = DEFAULT_CACHE_BYTES
-             ) -> RepoStore:
+    def open(
+        cls, path: str | os.PathLike[str], *, readonly: bool = False, cache_bytes: int = DEFAULT_CACHE_BYTES
+    ) -> RepoStore:
         """Open an existing repository file. FileNotFoundError if absent; StorageError if
         it is not a repository file."""
         return cls._open(Path(path), readonly=readonly, cache_bytes=cache_bytes, alternate_depth=0)
@@ -163,7 +174,8 @@ class RepoStore:
                     try:
                         alt = RepoStore._open(
                             self.path.parent / alt_path,  # a relative path is relative to this file's dir
-                            readonly=True, cache_bytes=self._cache.max_bytes // 2,
+                            readonly=True,
+                            cache_bytes=self._cache.max_bytes // 2,
                             alternate_depth=self._alternate_depth + 1,
                         )
                     except (FileNotFoundError, StorageError, sqlite3.Error):
@@ -194,8 +206,12 @@ class RepoStore:
     def find_oid_range(self, lo: Oid, hi: Oid, limit: int) -> list[Oid]:
         """Up to ``limit`` distinct stored ids in ``[lo, hi]`` (alternates included), sorted;
         abbreviated-id lookups use it."""
-        found = {bytes(r[0]) for r in self._conn.execute(
-            "SELECT oid FROM objects WHERE oid BETWEEN ? AND ? ORDER BY oid LIMIT ?", (lo, hi, limit))}
+        found = {
+            bytes(r[0])
+            for r in self._conn.execute(
+                "SELECT oid FROM objects WHERE oid BETWEEN ? AND ? ORDER BY oid LIMIT ?", (lo, hi, limit)
+            )
+        }
         for alt in self._alternates():
             if alt is not None and len(found) < limit:
                 found.update(alt.find_oid_range(lo, hi, limit))
@@ -226,8 +242,18 @@ class RepoStore:
         if inner is None:
             return None
         return StoredEntry(
-            inner.oid, inner.type, inner.size, inner.kind, inner.pack_id, inner.offset, inner.length,
-            inner.header_len, inner.crc32, inner.base, inner.depth, (i, *inner.source),
+            inner.oid,
+            inner.type,
+            inner.size,
+            inner.kind,
+            inner.pack_id,
+            inner.offset,
+            inner.length,
+            inner.header_len,
+            inner.crc32,
+            inner.base,
+            inner.depth,
+            (i, *inner.source),
         )
 
     def read_entry_bytes(self, entry: StoredEntry) -> Iterator[bytes]:
@@ -239,18 +265,32 @@ class RepoStore:
             if alt is None:
                 raise MissingObject(entry.oid, "(its alternate store is unavailable)")
             inner = StoredEntry(
-                entry.oid, entry.type, entry.size, entry.kind, entry.pack_id, entry.offset, entry.length,
-                entry.header_len, entry.crc32, entry.base, entry.depth, entry.source[1:],
+                entry.oid,
+                entry.type,
+                entry.size,
+                entry.kind,
+                entry.pack_id,
+                entry.offset,
+                entry.length,
+                entry.header_len,
+                entry.crc32,
+                entry.base,
+                entry.depth,
+                entry.source[1:],
             )
             return alt.read_entry_bytes(inner)
         return self._chunks.read_range(entry.pack_id, entry.offset, entry.length)
 
     def _inflate(self, entry: StoredEntry) -> bytes:
-        raw = self._chunks.read_bytes(entry.pack_id, entry.offset + entry.header_len, entry.length - entry.header_len)
+        raw = self._chunks.read_bytes(
+            entry.pack_id, entry.offset + entry.header_len, entry.length - entry.header_len
+        )
         try:
             return zlib.decompress(raw)
         except zlib.error as exc:
-            raise ObjectCorrupt(f"stored entry of {entry.oid.hex()} does not inflate: {exc}", entry.oid) from None
+            raise ObjectCorrupt(
+                f"stored entry of {entry.oid.hex()} does not inflate: {exc}", entry.oid
+            ) from None
 
     def get_object(self, oid: Oid) -> tuple[ObjType, bytes]:
         """The object's type and content, deltas resolved. MissingObject if absent."""
@@ -285,7 +325,9 @@ class RepoStore:
             try:
                 data = native.delta_apply(data, self._inflate(entry))
             except native.DeltaError as exc:
-                raise ObjectCorrupt(f"stored delta of {entry.oid.hex()} does not apply: {exc}", entry.oid) from None
+                raise ObjectCorrupt(
+                    f"stored delta of {entry.oid.hex()} does not apply: {exc}", entry.oid
+                ) from None
             self._check_size(entry, data)
             obj_type = entry.type
             self._cache.put(entry.oid, obj_type, data)
@@ -294,7 +336,9 @@ class RepoStore:
     @staticmethod
     def _check_size(entry: StoredEntry, data: bytes) -> None:
         if len(data) != entry.size:
-            raise ObjectCorrupt(f"object {entry.oid.hex()} has {len(data)} bytes, index says {entry.size}", entry.oid)
+            raise ObjectCorrupt(
+                f"object {entry.oid.hex()} has {len(data)} bytes, index says {entry.size}", entry.oid
+            )
 
     def iter_entries(self) -> Iterator[StoredEntry]:
         """Every object of this store (not its alternates) in (pack_id, offset) order.
@@ -333,7 +377,9 @@ class RepoStore:
         problem = refs_mod.check_ref_name(ref)
         if problem:
             raise ValueError(f"bad ref name {ref!r}: {problem}")
-        self._write_tx(lambda: self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('head', ?)", (ref,)))
+        self._write_tx(
+            lambda: self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('head', ?)", (ref,))
+        )
 
     def refs(self) -> dict[str, Oid]:
         """Every ref and its target, sorted by name."""
@@ -448,11 +494,18 @@ class RepoStore:
 
     def _ingest(self, read_pack: ReadFn, progress: ProgressFn | None) -> IngestStats:
         return ingest_pack(
-            self._conn, read_pack, self, self.alternate_type, progress,
-            max_object_size=self.max_object_size, cache_bytes=self.ingest_cache_bytes,
+            self._conn,
+            read_pack,
+            self,
+            self.alternate_type,
+            progress,
+            max_object_size=self.max_object_size,
+            cache_bytes=self.ingest_cache_bytes,
         )
 
-    def update_refs(self, commands: Sequence[RefCommand], context: PushContext, *, message: str = "") -> PushResult:
+    def update_refs(
+        self, commands: Sequence[RefCommand], context: PushContext, *, message: str = ""
+    ) -> PushResult:
         """Move refs only (commit API, restore): same compare-and-swap and reflog rules."""
         commands = list(commands)
         self._begin()

@@ -261,8 +261,19 @@ class Resolver:
             where = offset.hex() if isinstance(offset, bytes) else offset
             raise ObjectCorrupt(f"delta at pack offset {where} does not apply: {exc}") from None
 
-    def _insert(self, oid: Oid, obj_type: int, kind: int, size: int, offset: int, length: int, hlen: int,
-                crc: int, base: Oid | None, depth: int) -> None:
+    def _insert(
+        self,
+        oid: Oid,
+        obj_type: int,
+        kind: int,
+        size: int,
+        offset: int,
+        length: int,
+        hlen: int,
+        crc: int,
+        base: Oid | None,
+        depth: int,
+    ) -> None:
         self._rows.append((oid, obj_type, kind, size, self._pack_id, offset, length, hlen, crc, base, depth))
         if len(self._rows) >= _INSERT_BATCH:
             self._flush()

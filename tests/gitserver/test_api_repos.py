@@ -9,8 +9,20 @@ from tests.gitserver.conftest import create, error_code
 from tests.helpers import Server
 
 REPO_FIELDS = {
-    "id", "namespace", "name", "description", "default_branch", "remote", "created_at",
-    "updated_at", "last_push_at", "read_only", "public", "forked_from", "size_bytes", "object_count",
+    "id",
+    "namespace",
+    "name",
+    "description",
+    "default_branch",
+    "remote",
+    "created_at",
+    "updated_at",
+    "last_push_at",
+    "read_only",
+    "public",
+    "forked_from",
+    "size_bytes",
+    "object_count",
 }
 
 
@@ -159,9 +171,13 @@ def test_list_paginates_searches_and_sorts(api: httpx.Client, unique: str) -> No
             break
     assert seen == sorted(names) and pages == 3
 
-    newest_first = api.get(f"/namespaces/{ns}/repos", params={"sort": "created_at", "direction": "desc"}).json()
+    newest_first = api.get(
+        f"/namespaces/{ns}/repos", params={"sort": "created_at", "direction": "desc"}
+    ).json()
     assert [i["name"] for i in newest_first["items"]] == names[::-1]
-    oldest_first = api.get(f"/namespaces/{ns}/repos", params={"sort": "created_at", "direction": "asc"}).json()
+    oldest_first = api.get(
+        f"/namespaces/{ns}/repos", params={"sort": "created_at", "direction": "asc"}
+    ).json()
     assert [i["name"] for i in oldest_first["items"]] == names
 
     found = api.get(f"/namespaces/{ns}/repos", params={"search": "CHAR"}).json()
@@ -171,7 +187,14 @@ def test_list_paginates_searches_and_sorts(api: httpx.Client, unique: str) -> No
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": 0}, {"limit": 201}, {"limit": "x"}, {"sort": "size"}, {"direction": "up"}, {"cursor": "garbage!"}],
+    [
+        {"limit": 0},
+        {"limit": 201},
+        {"limit": "x"},
+        {"sort": "size"},
+        {"direction": "up"},
+        {"cursor": "garbage!"},
+    ],
 )
 def test_list_rejects_bad_parameters(api: httpx.Client, params: dict) -> None:
     resp = api.get("/namespaces/x/repos", params=params)

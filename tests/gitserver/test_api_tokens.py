@@ -74,7 +74,9 @@ def test_mint_rejects_bad_requests(api: httpx.Client, unique: str, body: dict) -
 def test_ttl_bounds_are_inclusive(api: httpx.Client, unique: str) -> None:
     create(api, "tokttl", unique)
     for ttl in (60, 31_536_000):
-        resp = api.post(f"/namespaces/tokttl/repos/{unique}/tokens", json={"scope": "read", "ttl_seconds": ttl})
+        resp = api.post(
+            f"/namespaces/tokttl/repos/{unique}/tokens", json={"scope": "read", "ttl_seconds": ttl}
+        )
         assert resp.status_code == 201, resp.text
 
 
@@ -109,14 +111,19 @@ def test_git_remote_scopes(api: httpx.Client, server: Server, unique: str) -> No
     # a repo token elsewhere is 403, whether or not the repo exists (no probing)
     assert _info_refs(server, "gitauth", unique + "-other", "git-upload-pack", read).status_code == 403
     # admin sees the truth
-    assert _info_refs(server, "gitauth", unique + "-other", "git-upload-pack", server.admin_token).status_code == 404
+    assert (
+        _info_refs(server, "gitauth", unique + "-other", "git-upload-pack", server.admin_token).status_code
+        == 404
+    )
 
 
 def test_git_remote_public_and_read_only(api: httpx.Client, server: Server, unique: str) -> None:
     pub = create(api, "gitflags", unique + "-pub", public=True)
     assert _info_refs(server, "gitflags", unique + "-pub", "git-upload-pack", None).status_code == 200
     assert _info_refs(server, "gitflags", unique + "-pub", "git-receive-pack", None).status_code == 401
-    assert _info_refs(server, "gitflags", unique + "-pub", "git-receive-pack", pub["token"]).status_code == 200
+    assert (
+        _info_refs(server, "gitflags", unique + "-pub", "git-receive-pack", pub["token"]).status_code == 200
+    )
 
     ro = create(api, "gitflags", unique + "-ro", read_only=True)
     assert _info_refs(server, "gitflags", unique + "-ro", "git-upload-pack", ro["token"]).status_code == 200

@@ -27,10 +27,13 @@ def test_admin_token_file_is_created_private_and_kept(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         token = path.read_text().strip()
         assert token.startswith("gs_") and len(token) == 43
-        ok = httpx.get(f"{srv.base_url}/api/v1/namespaces/x/repos", headers={"Authorization": f"Bearer {token}"})
+        ok = httpx.get(
+            f"{srv.base_url}/api/v1/namespaces/x/repos", headers={"Authorization": f"Bearer {token}"}
+        )
         assert ok.status_code == 200
         env_token = httpx.get(
-            f"{srv.base_url}/api/v1/namespaces/x/repos", headers={"Authorization": f"Bearer {srv.admin_token}"}
+            f"{srv.base_url}/api/v1/namespaces/x/repos",
+            headers={"Authorization": f"Bearer {srv.admin_token}"},
         )
         assert env_token.status_code == 401  # the helper's usual env token is not set this time
         log = srv.log()
@@ -62,15 +65,24 @@ def test_offline_cli_then_serve(tmp_path: Path) -> None:
     bad = _cli("repo", "create", "ops/bad.git", "--data-dir", data)
     assert bad.returncode == 1
 
-    read = _cli("token", "create", "--data-dir", data, "--repo", "ops/tool", "--scope", "read", "--ttl", "600")
+    read = _cli(
+        "token", "create", "--data-dir", data, "--repo", "ops/tool", "--scope", "read", "--ttl", "600"
+    )
     assert read.returncode == 0, read.stderr
     read_token = read.stdout.strip()
     assert read_token.startswith("gs_") and len(read_token) == 43 and "\n" not in read_token
     admin = _cli("token", "create", "--data-dir", data, "--admin")
     assert admin.returncode == 0, admin.stderr
     admin_token = admin.stdout.strip()
-    assert _cli("token", "create", "--data-dir", data, "--repo", "ops/none", "--scope", "read").returncode == 1
-    assert _cli("token", "create", "--data-dir", data, "--repo", "ops/tool", "--scope", "read", "--ttl", "5").returncode == 1
+    assert (
+        _cli("token", "create", "--data-dir", data, "--repo", "ops/none", "--scope", "read").returncode == 1
+    )
+    assert (
+        _cli(
+            "token", "create", "--data-dir", data, "--repo", "ops/tool", "--scope", "read", "--ttl", "5"
+        ).returncode
+        == 1
+    )
 
     listed = _cli("repo", "list", "ops", "--data-dir", data)
     assert [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["tool"]
@@ -97,7 +109,9 @@ def test_bad_config_exits_with_a_message(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "--kv" in proc.stderr
 
 
-def test_push_updates_catalog_and_access_log(api: httpx.Client, server: Server, tmp_path: Path, unique: str) -> None:
+def test_push_updates_catalog_and_access_log(
+    api: httpx.Client, server: Server, tmp_path: Path, unique: str
+) -> None:
     info = create(api, "pushed", unique)
     env = git_env(server.home)
     work = tmp_path / "work"
@@ -117,7 +131,9 @@ def test_push_updates_catalog_and_access_log(api: httpx.Client, server: Server, 
     pushes = [e for e in lines if e["path"] == f"/git/pushed/{unique}.git/git-receive-pack"]
     assert pushes and pushes[-1]["status"] == 200 and pushes[-1]["repo"] == f"pushed/{unique}"
     assert pushes[-1]["bytes_in"] > 0 and pushes[-1]["token_id"] == info["token_id"]
-    assert {"at", "method", "path", "status", "duration_ms", "repo", "bytes_in", "bytes_out"} <= set(pushes[-1])
+    assert {"at", "method", "path", "status", "duration_ms", "repo", "bytes_in", "bytes_out"} <= set(
+        pushes[-1]
+    )
     assert info["token"] not in server.log()
 
 

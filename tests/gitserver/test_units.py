@@ -113,8 +113,10 @@ def test_revoke_and_list(tokens: TokenStore) -> None:
     assert tokens.list_for_repo("repo1") == [] and len(tokens.list_for_repo("repo2")) == 1
 
 
-@pytest.mark.parametrize(("scope", "repo", "ttl"), [("read", "r", 59), ("read", "r", 31_536_001),
-                                                   ("admin", "r", 60), ("write", "*", 60), ("root", "r", 60)])
+@pytest.mark.parametrize(
+    ("scope", "repo", "ttl"),
+    [("read", "r", 59), ("read", "r", 31_536_001), ("admin", "r", 60), ("write", "*", 60), ("root", "r", 60)],
+)
 def test_mint_rejects(tokens: TokenStore, scope: str, repo: str, ttl: int) -> None:
     with pytest.raises(TokenError):
         tokens.mint(scope, repo, ttl)

@@ -22,7 +22,9 @@ from smart_http.asgi import serve_git
 from storage.model import PushContext
 from tests.smart_http.dulwich_backend import DulwichRepository
 
-_ROUTE = re.compile(r"^/(?P<name>[A-Za-z0-9._-]+?)(?:\.git)?/(?P<action>info/refs|git-upload-pack|git-receive-pack)$")
+_ROUTE = re.compile(
+    r"^/(?P<name>[A-Za-z0-9._-]+?)(?:\.git)?/(?P<action>info/refs|git-upload-pack|git-receive-pack)$"
+)
 
 
 @dataclass

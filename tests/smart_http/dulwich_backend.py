@@ -179,7 +179,9 @@ class DulwichRepository:
             for oid in self._commits_from(wants):
                 c = self._obj(oid)
                 assert isinstance(c, Commit)
-                if oid in excluded or (request.deepen_since is not None and c.commit_time < request.deepen_since):
+                if oid in excluded or (
+                    request.deepen_since is not None and c.commit_time < request.deepen_since
+                ):
                     continue
                 included.add(oid)
             for oid in included:
@@ -288,7 +290,10 @@ class DulwichRepository:
             else:
                 errors.append(None)
         if context.atomic and any(errors):
-            return PushResult(None, [RefResult(c.ref, e or "atomic push failed") for c, e in zip(commands, errors, strict=True)])
+            return PushResult(
+                None,
+                [RefResult(c.ref, e or "atomic push failed") for c, e in zip(commands, errors, strict=True)],
+            )
         results = []
         for cmd, err in zip(commands, errors, strict=True):
             if err is None:

@@ -137,14 +137,19 @@ def test_v0_negotiation_ready_with_no_done(repo: DulwichRepository, bare: Path) 
     )
     out = run(serve_upload_pack, body, repo)
     assert out.startswith(
-        pkt_text(f"ACK {parent} common") + pkt_text(f"ACK {parent} ready") + pkt_text("NAK") + pkt_text(f"ACK {parent}")
+        pkt_text(f"ACK {parent} common")
+        + pkt_text(f"ACK {parent} ready")
+        + pkt_text("NAK")
+        + pkt_text(f"ACK {parent}")
     )
     assert b"\x01PACK" in out and b"\x02" not in out[: out.index(b"\x01PACK")][-1:]
 
 
 def test_v0_not_our_ref(repo: DulwichRepository) -> None:
     body = pkt_text(f"want {'2' * 40} side-band-64k") + b"0000" + pkt_text("done")
-    assert lines(run(serve_upload_pack, body, repo)) == [f"ERR upload-pack: not our ref {'2' * 40}\n".encode()]
+    assert lines(run(serve_upload_pack, body, repo)) == [
+        f"ERR upload-pack: not our ref {'2' * 40}\n".encode()
+    ]
 
 
 def test_v2_fetch_rounds(repo: DulwichRepository, bare: Path) -> None:
@@ -154,9 +159,20 @@ def test_v2_fetch_rounds(repo: DulwichRepository, bare: Path) -> None:
     assert not_ready == [b"acknowledgments\n", b"NAK\n", "FLUSH"]
     ready = run(serve_upload_pack, base + pkt_text(f"have {parent}") + b"0000", repo, version=2)
     assert ready.startswith(
-        pkt_text("acknowledgments") + pkt_text(f"ACK {parent}") + pkt_text("ready") + b"0001" + pkt_text("packfile")
+        pkt_text("acknowledgments")
+        + pkt_text(f"ACK {parent}")
+        + pkt_text("ready")
+        + b"0001"
+        + pkt_text("packfile")
     )
-    waiting = lines(run(serve_upload_pack, base + pkt_text(f"have {parent}") + pkt_text("wait-for-done") + b"0000", repo, version=2))
+    waiting = lines(
+        run(
+            serve_upload_pack,
+            base + pkt_text(f"have {parent}") + pkt_text("wait-for-done") + b"0000",
+            repo,
+            version=2,
+        )
+    )
     assert waiting == [b"acknowledgments\n", f"ACK {parent}\n".encode(), "FLUSH"]
 
 
@@ -164,12 +180,18 @@ def test_v2_object_info(repo: DulwichRepository, bare: Path) -> None:
     head, _, _ = tips(bare)
     size = len(git("cat-file", "commit", head, cwd=bare).encode())
     body = pkt_text("command=object-info") + b"0001" + pkt_text("size") + pkt_text(f"oid {head}") + b"0000"
-    assert lines(run(serve_upload_pack, body, repo, version=2)) == [b"size\n", f"{head} {size}\n".encode(), "FLUSH"]
+    assert lines(run(serve_upload_pack, body, repo, version=2)) == [
+        b"size\n",
+        f"{head} {size}\n".encode(),
+        "FLUSH",
+    ]
 
 
 def test_v2_ls_refs_prefix_and_peel(repo: DulwichRepository, bare: Path) -> None:
     head, _, tag = tips(bare)
-    body = pkt_text("command=ls-refs") + b"0001" + pkt_text("peel") + pkt_text("ref-prefix refs/tags/") + b"0000"
+    body = (
+        pkt_text("command=ls-refs") + b"0001" + pkt_text("peel") + pkt_text("ref-prefix refs/tags/") + b"0000"
+    )
     assert lines(run(serve_upload_pack, body, repo, version=2)) == [
         f"{tag} refs/tags/v1 peeled:{head}\n".encode(),
         "FLUSH",
@@ -187,11 +209,15 @@ def test_receive_pack_broken_pack_reports_unpack_error(tmp_path: Path, bare: Pat
     head, _, _ = tips(bare)
     DulwichRepository.create(str(tmp_path / "t.git"))
     with DulwichRepository(str(tmp_path / "t.git")) as target:
-        body = pkt(f"{'0' * 40} {head} refs/heads/main\0report-status side-band-64k\n") + b"0000" + b"PACKjunk"
+        body = (
+            pkt(f"{'0' * 40} {head} refs/heads/main\0report-status side-band-64k\n") + b"0000" + b"PACKjunk"
+        )
         out = run(serve_receive_pack, body, target)
         inner = b"".join(x[1:] for x in lines(out) if isinstance(x, bytes) and x[:1] == b"\x01")
         report = lines(inner)
-        assert isinstance(report[0], bytes) and report[0].startswith(b"unpack ") and report[0] != b"unpack ok\n"
+        assert (
+            isinstance(report[0], bytes) and report[0].startswith(b"unpack ") and report[0] != b"unpack ok\n"
+        )
         assert report[1] == b"ng refs/heads/main unpacker error\n"
         assert target.list_refs() == []
 
@@ -212,7 +238,9 @@ def test_hostile_bodies_never_crash_drivers(repo: DulwichRepository, data: bytes
 # -- the ASGI bridge, driven in memory
 
 
-async def call(scope: dict[str, object], body_chunks: list[bytes], repo_path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+async def call(
+    scope: dict[str, object], body_chunks: list[bytes], repo_path: str
+) -> tuple[int, dict[bytes, bytes], bytes]:
     from contextlib import asynccontextmanager
 
     chunks = list(body_chunks)
@@ -256,7 +284,10 @@ async def test_asgi_gzip_upload_pack(bare: Path) -> None:
     scope = {
         "method": "POST",
         "action": "git-upload-pack",
-        "headers": [(b"content-type", b"application/x-git-upload-pack-request"), (b"content-encoding", b"gzip")],
+        "headers": [
+            (b"content-type", b"application/x-git-upload-pack-request"),
+            (b"content-encoding", b"gzip"),
+        ],
     }
     status, headers, body = await call(scope, [packed[:7], packed[7:]], str(bare))
     assert status == 200 and headers[b"content-type"] == b"application/x-git-upload-pack-result"
@@ -266,13 +297,20 @@ async def test_asgi_gzip_upload_pack(bare: Path) -> None:
 
 async def test_asgi_info_refs_v2_and_errors(bare: Path) -> None:
     status, headers, body = await call(
-        {"method": "GET", "action": "info/refs", "service": "git-upload-pack", "headers": [(b"git-protocol", b"version=2")]},
+        {
+            "method": "GET",
+            "action": "info/refs",
+            "service": "git-upload-pack",
+            "headers": [(b"git-protocol", b"version=2")],
+        },
         [],
         str(bare),
     )
     assert status == 200 and body.startswith(b"000eversion 2\n")
     assert headers[b"content-type"] == b"application/x-git-upload-pack-advertisement"
-    assert (await call({"method": "POST", "action": "info/refs", "service": "git-upload-pack"}, [], str(bare)))[0] == 405
+    assert (
+        await call({"method": "POST", "action": "info/refs", "service": "git-upload-pack"}, [], str(bare))
+    )[0] == 405
     assert (await call({"method": "GET", "action": "info/refs", "service": None}, [], str(bare)))[0] == 403
     assert (await call({"method": "GET", "action": "git-upload-pack"}, [], str(bare)))[0] == 405
     bad_type = {"method": "POST", "action": "git-receive-pack", "headers": [(b"content-type", b"text/plain")]}

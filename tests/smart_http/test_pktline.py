@@ -98,7 +98,9 @@ def test_sideband_limits() -> None:
     assert frame_all(Channel.ERROR, b"") == b""
 
 
-@given(st.lists(st.one_of(st.binary(min_size=1, max_size=300), st.sampled_from([FLUSH, DELIM, RESPONSE_END]))))
+@given(
+    st.lists(st.one_of(st.binary(min_size=1, max_size=300), st.sampled_from([FLUSH, DELIM, RESPONSE_END])))
+)
 def test_roundtrip(events: list[object]) -> None:
     wire = b"".join(pkt(e) if isinstance(e, bytes) else e.value for e in events)  # type: ignore[attr-defined]
     r = PktLineReader()

@@ -87,7 +87,9 @@ def test_v0_rejects(wire: bytes) -> None:
 
 def test_v0_filter_and_deepen_not() -> None:
     p = UploadRequestParser()
-    for ev in events(pkt_text(f"want {A} filter") + pkt_text("filter blob:limit=1k") + pkt_text("deepen-not v1") + b"0000"):
+    for ev in events(
+        pkt_text(f"want {A} filter") + pkt_text("filter blob:limit=1k") + pkt_text("deepen-not v1") + b"0000"
+    ):
         p.feed(ev)
     req = p.finish()
     assert req.filter == FilterSpec("blob:limit", 1024) and req.deepen_not == ["v1"]
@@ -146,7 +148,14 @@ def test_v2_rejects(wire: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [[b"want xyz"], [b"deepen 1", b"deepen-not main"], [b"frobnicate"], [b"deepen -1"], [b"deepen 99999999999999999999"]]
+    "args",
+    [
+        [b"want xyz"],
+        [b"deepen 1", b"deepen-not main"],
+        [b"frobnicate"],
+        [b"deepen -1"],
+        [b"deepen 99999999999999999999"],
+    ],
 )
 def test_v2_fetch_rejects(args: list[bytes]) -> None:
     with pytest.raises(RemoteProtocolError):
@@ -155,8 +164,10 @@ def test_v2_fetch_rejects(args: list[bytes]) -> None:
 
 def test_receive_commands_options_and_caps() -> None:
     wire = (
-        pkt(f"{'0' * 40} {A} refs/heads/main\0 report-status-v2 side-band-64k atomic push-options quiet "
-            "object-format=sha1 agent=git/2.39.5\n".encode())
+        pkt(
+            f"{'0' * 40} {A} refs/heads/main\0 report-status-v2 side-band-64k atomic push-options quiet "
+            "object-format=sha1 agent=git/2.39.5\n".encode()
+        )
         + pkt_text(f"{B} {'0' * 40} refs/heads/old")
         + b"0000"
         + pkt_text("ci.skip")

@@ -61,7 +61,11 @@ class WorkRepo:
     def cat_batch(self, oids: list[str]) -> dict[str, tuple[str, bytes]]:
         """``git cat-file --batch`` for many objects: oid -> (type name, content)."""
         proc = subprocess.run(
-            ["git", "cat-file", "--batch"], cwd=self.path, env=self.env, capture_output=True, check=True,
+            ["git", "cat-file", "--batch"],
+            cwd=self.path,
+            env=self.env,
+            capture_output=True,
+            check=True,
             input=("\n".join(oids) + "\n").encode(),
         )
         buf = io.BytesIO(proc.stdout)

@@ -195,7 +195,19 @@ def test_get_range(store: BlobStore) -> None:
 
 
 def test_list_prefix_sorted(store: BlobStore) -> None:
-    keys = ["b/2", "b/10", "a", "b/1/x", "b/1", "ba", "c/\u00e9t\u00e9", "c/z", "b", ".hidden", "c/\U0001f600"]
+    keys = [
+        "b/2",
+        "b/10",
+        "a",
+        "b/1/x",
+        "b/1",
+        "ba",
+        "c/\u00e9t\u00e9",
+        "c/z",
+        "b",
+        ".hidden",
+        "c/\U0001f600",
+    ]
     etags = {k: store.put(k, k.encode() * 2) for k in keys}
     listed = list(store.list())
     assert [k for k, _, _ in listed] == sorted(keys)

@@ -105,8 +105,12 @@ def test_broken_pack(store: RepoStore, work: WorkRepo, case: str) -> None:
 
 def test_tip_pointing_at_missing_object(store: RepoStore, work: WorkRepo) -> None:
     before_rows = row_counts(store.path)
-    result = push(store, _new_pack(work), (work.rev("main~3"), work.rev("main"), "refs/heads/main"),
-                  (None, "12" * 20, "refs/heads/dangling"))
+    result = push(
+        store,
+        _new_pack(work),
+        (work.rev("main~3"), work.rev("main"), "refs/heads/main"),
+        (None, "12" * 20, "refs/heads/dangling"),
+    )
     assert result.unpack_error and "missing" in result.unpack_error
     assert store.refs() == {"refs/heads/main": bytes.fromhex(work.rev("main~3"))}
     assert row_counts(store.path) == before_rows
@@ -166,8 +170,11 @@ def test_tree_entry_of_wrong_type(store: RepoStore, work: WorkRepo) -> None:
 def test_tag_of_missing_object(store: RepoStore) -> None:
     tag = f"object {'78' * 20}\ntype commit\ntag t\ntagger A <a@x> 1 +0000\n\nt\n".encode()
     before = row_counts(store.path)
-    r = push(store, b"".join(iter_pack([(ObjType.TAG, tag)])),
-             (None, native.object_id(ObjType.TAG, tag).hex(), "refs/tags/t"))
+    r = push(
+        store,
+        b"".join(iter_pack([(ObjType.TAG, tag)])),
+        (None, native.object_id(ObjType.TAG, tag).hex(), "refs/tags/t"),
+    )
     assert r.unpack_error and "78" * 20 in r.unpack_error
     assert row_counts(store.path) == before
 
@@ -223,4 +230,6 @@ def test_object_size_limit_applies_to_delta_results(store: RepoStore, work: Work
 
     delta = varint(base_size) + varint(20000) + b"\xb0\x20\x4e"  # one copy of 20000 bytes from offset 0
     store.max_object_size = 1000
-    _assert_rejected(store, _pack([_ref_delta(bytes.fromhex(base_hex), delta)]), "11" * 20, None, "exceeds limit")
+    _assert_rejected(
+        store, _pack([_ref_delta(bytes.fromhex(base_hex), delta)]), "11" * 20, None, "exceeds limit"
+    )

@@ -47,7 +47,8 @@ _CHILD = textwrap.dedent(
 def _kill_during(stage: str, store_path: Path, pack: Path, old: str, new: str) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(ROOT), str(store_path), str(pack), old + new, stage],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline().strip() if proc.stdout else ""

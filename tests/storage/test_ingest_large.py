@@ -56,11 +56,14 @@ def _measure(trace: bool = True) -> Iterator[dict[str, float]]:
         out["rss_growth"] = max(peak[0], _rss()) - base
 
 
-def _ingest_file(store: RepoStore, pack: Path, tip: str, trace: bool = True) -> tuple[dict[str, float], list[str]]:
+def _ingest_file(
+    store: RepoStore, pack: Path, tip: str, trace: bool = True
+) -> tuple[dict[str, float], list[str]]:
     msgs: list[str] = []
     with pack.open("rb") as f, _measure(trace) as m:
-        result = store.receive([RefCommand(ZERO_OID, oid_raw(tip), "refs/heads/main")], f.read, PushContext(),
-                               msgs.append)
+        result = store.receive(
+            [RefCommand(ZERO_OID, oid_raw(tip), "refs/heads/main")], f.read, PushContext(), msgs.append
+        )
     assert result.unpack_error is None, result.unpack_error
     assert result.refs[0].error is None
     return m, msgs
@@ -83,8 +86,14 @@ def _file_bytes(store: RepoStore) -> int:
 
 def _git_pack(repo: WorkRepo, dest: Path, *extra: str) -> None:
     with dest.open("wb") as out:
-        subprocess.run(["git", "pack-objects", "--stdout", "--revs", "-q", *extra], cwd=repo.path, env=repo.env,
-                       input=b"main\n", stdout=out, check=True)
+        subprocess.run(
+            ["git", "pack-objects", "--stdout", "--revs", "-q", *extra],
+            cwd=repo.path,
+            env=repo.env,
+            input=b"main\n",
+            stdout=out,
+            check=True,
+        )
 
 
 def test_large_random_blobs_stream(tmp_path: Path) -> None:
@@ -116,7 +125,9 @@ def test_large_random_blobs_stream(tmp_path: Path) -> None:
         store.close()
 
 
-def _fast_import(repo: WorkRepo, files: int, per_dir: int, rounds: int, changed: Callable[[int, int], bool]) -> str:
+def _fast_import(
+    repo: WorkRepo, files: int, per_dir: int, rounds: int, changed: Callable[[int, int], bool]
+) -> str:
     """Make ``rounds`` commits of ``files`` small text files; later rounds edit some of them."""
     lines: list[bytes] = []
     mark = 0
@@ -132,8 +143,10 @@ def _fast_import(repo: WorkRepo, files: int, per_dir: int, rounds: int, changed:
             paths.append((f"d{i // per_dir:04}/f{i:06}.txt", mark))
         mark += 1
         msg = f"round {r}".encode()
-        lines.append(b"commit refs/heads/main\nmark :%d\ncommitter A <a@x> %d +0000\ndata %d\n%s\n"
-                     % (mark, 1_700_000_000 + r, len(msg), msg))
+        lines.append(
+            b"commit refs/heads/main\nmark :%d\ncommitter A <a@x> %d +0000\ndata %d\n%s\n"
+            % (mark, 1_700_000_000 + r, len(msg), msg)
+        )
         if parent is not None:
             lines.append(b"from :%d\n" % parent)
         lines.extend(b"M 100644 :%d %s\n" % (m, p.encode()) for p, m in paths)

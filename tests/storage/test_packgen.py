@@ -89,7 +89,9 @@ def test_progress_messages_match_git(src: Path, repo: Repository) -> None:
 
 
 @pytest.mark.parametrize("ofs_delta", [True, False])
-def test_thin_fetch_pack_uses_client_bases(src: Path, repo: Repository, tmp_path: Path, ofs_delta: bool) -> None:
+def test_thin_fetch_pack_uses_client_bases(
+    src: Path, repo: Repository, tmp_path: Path, ofs_delta: bool
+) -> None:
     old, new = rev_parse(src, "main~12"), rev_parse(src, "main")
     client = new_repo(tmp_path / "client.git")
     index_pack(client, make_pack(repo, PackRequest(wants=[old], ofs_delta=True))[0])
@@ -180,4 +182,3 @@ def _decode_ofs(data: bytes) -> int:
 @pytest.mark.parametrize("value", [1, 127, 128, 16511, 16512, 1 << 30])
 def test_ofs_encoding_round_trip(value: int) -> None:
     assert _decode_ofs(encode_ofs(value)) == value
-

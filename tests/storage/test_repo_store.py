@@ -20,8 +20,10 @@ from tests.storage.gitpacks import WorkRepo, push, row_counts, use_native
 def _grow(repo: WorkRepo, rounds: int, start: int = 0) -> list[str]:
     commits = []
     for i in range(start, start + rounds):
-        repo.write("big.txt", "".join(f"line {j} of the big file, round {i if j % 97 == 0 else 0}\n"
-                                      for j in range(3000)))
+        repo.write(
+            "big.txt",
+            "".join(f"line {j} of the big file, round {i if j % 97 == 0 else 0}\n" for j in range(3000)),
+        )
         repo.write(f"dir/sub{i % 3}/f{i}.txt", f"file {i}\n" * (i + 1))
         repo.write("dir/notes.md", "".join(f"note {k}\n" for k in range(i * 50)))
         commits.append(repo.commit(f"commit {i}"))
@@ -96,7 +98,11 @@ def test_entries_match_git_index(store: RepoStore, history: WorkRepo, tmp_path: 
         oid, type_name, size, in_pack, offset, depth, base = m.groups()
         entry = store.stored_entry(oid_raw(oid))
         assert entry is not None
-        assert (entry.type.type_name.decode(), entry.length, entry.offset) == (type_name, int(in_pack), int(offset))
+        assert (entry.type.type_name.decode(), entry.length, entry.offset) == (
+            type_name,
+            int(in_pack),
+            int(offset),
+        )
         if base is None:  # for deltas verify-pack shows the delta's size, we keep the object's
             assert entry.size == int(size)
         assert entry.depth == int(depth or 0)
@@ -119,8 +125,11 @@ def test_thin_pack_completes_against_store(store: RepoStore, history: WorkRepo) 
     oids = history.objects("main")
     _assert_matches_git(store, history, oids)
     # some deltas of the second pack name bases stored by the first one
-    external = [e for e in store.iter_entries() if e.pack_id == 2 and e.kind == EntryKind.REF_DELTA
-                and store.stored_entry(e.base).pack_id == 1]  # type: ignore[arg-type]
+    external = [
+        e
+        for e in store.iter_entries()
+        if e.pack_id == 2 and e.kind == EntryKind.REF_DELTA and store.stored_entry(e.base).pack_id == 1
+    ]  # type: ignore[arg-type]
     assert external, "git made no thin deltas; the test proves nothing"
     assert store.verify() == []
 
@@ -148,7 +157,12 @@ def test_chunks_are_exact_and_entries_span_them(store: RepoStore, tmp_path: Path
 @pytest.fixture
 def loaded(store: RepoStore, history: WorkRepo) -> RepoStore:
     pack = history.pack(["--all"])
-    r = push(store, pack, (None, history.rev("main~2"), "refs/heads/main"), (None, history.rev("v1"), "refs/tags/v1"))
+    r = push(
+        store,
+        pack,
+        (None, history.rev("main~2"), "refs/heads/main"),
+        (None, history.rev("v1"), "refs/tags/v1"),
+    )
     assert r.unpack_error is None and all(x.error is None for x in r.refs)
     return store
 
@@ -169,7 +183,8 @@ def test_cas_rejects_stale_old_value(loaded: RepoStore, history: WorkRepo) -> No
 
 def test_non_atomic_applies_each_ref_on_its_own(loaded: RepoStore, history: WorkRepo) -> None:
     r = push(
-        loaded, None,
+        loaded,
+        None,
         (history.rev("main~2"), history.rev("main"), "refs/heads/main"),
         (history.rev("main~7"), history.rev("main"), "refs/tags/v1"),  # stale
         (None, history.rev("side"), "refs/heads/side"),
@@ -182,7 +197,8 @@ def test_non_atomic_applies_each_ref_on_its_own(loaded: RepoStore, history: Work
 def test_atomic_is_all_or_nothing(loaded: RepoStore, history: WorkRepo) -> None:
     before, counts = loaded.refs(), row_counts(loaded.path)
     r = push(
-        loaded, None,
+        loaded,
+        None,
         (history.rev("main~2"), history.rev("main"), "refs/heads/main"),
         (None, history.rev("main^{tree}"), "refs/heads/tree-branch"),  # not a commit
         atomic=True,
@@ -218,7 +234,9 @@ def test_delete_and_reflog(loaded: RepoStore, history: WorkRepo) -> None:
 def test_update_refs_for_api_and_restore(loaded: RepoStore, history: WorkRepo) -> None:
     main2, main5 = history.rev("main~2"), history.rev("main~5")
     ctx = PushContext(token_id="api-tok", via="restore")
-    r = loaded.update_refs([RefCommand(oid_raw(main2), oid_raw(main5), "refs/heads/main")], ctx, message="restore")
+    r = loaded.update_refs(
+        [RefCommand(oid_raw(main2), oid_raw(main5), "refs/heads/main")], ctx, message="restore"
+    )
     assert r.refs[0].error is None
     e = loaded.reflog(limit=1)[0]
     assert (e.new.hex(), e.via, e.token_id, e.message) == (main5, "restore", "api-tok", "restore")
@@ -228,12 +246,31 @@ def test_update_refs_for_api_and_restore(loaded: RepoStore, history: WorkRepo) -
     assert r.refs[0].error == "missing necessary objects"
 
 
-@pytest.mark.parametrize("name", [
-    "main", "refs/", "refs/heads/a..b", "refs/heads/a.lock", "refs/heads/.hidden", "refs/heads/a/",
-    "refs/heads//a", "refs/heads/a\x01", "refs/heads/a b", "refs/heads/a~1", "refs/heads/a^", "refs/heads/a:b",
-    "refs/heads/a?", "refs/heads/a*", "refs/heads/a[", "refs/heads/a\\b", "refs/heads/a@{1}", "refs/heads/a.",
-    "refs/heads/x/.y", "refs/heads/x\x7f",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "main",
+        "refs/",
+        "refs/heads/a..b",
+        "refs/heads/a.lock",
+        "refs/heads/.hidden",
+        "refs/heads/a/",
+        "refs/heads//a",
+        "refs/heads/a\x01",
+        "refs/heads/a b",
+        "refs/heads/a~1",
+        "refs/heads/a^",
+        "refs/heads/a:b",
+        "refs/heads/a?",
+        "refs/heads/a*",
+        "refs/heads/a[",
+        "refs/heads/a\\b",
+        "refs/heads/a@{1}",
+        "refs/heads/a.",
+        "refs/heads/x/.y",
+        "refs/heads/x\x7f",
+    ],
+)
 def test_bad_ref_names_are_rejected(loaded: RepoStore, history: WorkRepo, name: str) -> None:
     assert check_ref_name(name) is not None
     before = loaded.refs()
@@ -242,7 +279,9 @@ def test_bad_ref_names_are_rejected(loaded: RepoStore, history: WorkRepo, name: 
     assert loaded.refs() == before
 
 
-@pytest.mark.parametrize("name", ["refs/heads/main", "refs/heads/feature/x-1.2", "refs/tags/v1.0", "refs/heads/@"])
+@pytest.mark.parametrize(
+    "name", ["refs/heads/main", "refs/heads/feature/x-1.2", "refs/tags/v1.0", "refs/heads/@"]
+)
 def test_good_ref_names(name: str) -> None:
     assert check_ref_name(name) is None
 
@@ -260,8 +299,11 @@ def test_head(store: RepoStore) -> None:
 
 def test_write_objects_round_trip(store: RepoStore, tmp_path: Path) -> None:
     blob = b"hello\n"
-    blob_id = subprocess.run(["git", "hash-object", "--stdin"], input=blob, capture_output=True,
-                             check=True).stdout.strip().decode()
+    blob_id = (
+        subprocess.run(["git", "hash-object", "--stdin"], input=blob, capture_output=True, check=True)
+        .stdout.strip()
+        .decode()
+    )
     tree = b"100644 hello.txt\0" + oid_raw(blob_id)
     oids = store.write_objects([(ObjType.BLOB, blob), (ObjType.TREE, tree)])
     assert oids[0].hex() == blob_id
@@ -323,8 +365,14 @@ def test_alternates_fall_through(loaded: RepoStore, history: WorkRepo, tmp_path:
     try:
         main2 = history.rev("main~2")
         assert fork.has_object(oid_raw(main2)) and fork.object_count() == 0
-        assert fork.update_refs([RefCommand(ZERO_OID, oid_raw(main2), "refs/heads/main")],
-                                PushContext(via="fork")).refs[0].error is None
+        assert (
+            fork.update_refs(
+                [RefCommand(ZERO_OID, oid_raw(main2), "refs/heads/main")], PushContext(via="fork")
+            )
+            .refs[0]
+            .error
+            is None
+        )
         entry = fork.stored_entry(oid_raw(main2))
         assert entry is not None and entry.source == (0,)
         own = loaded.stored_entry(oid_raw(main2))
@@ -343,7 +391,7 @@ def test_alternates_fall_through(loaded: RepoStore, history: WorkRepo, tmp_path:
 def test_verify_finds_damage(loaded: RepoStore) -> None:
     assert loaded.verify() == []
     conn = loaded.connection
-    (cid, data), = conn.execute("SELECT id, data FROM chunks ORDER BY id LIMIT 1").fetchall()
+    ((cid, data),) = conn.execute("SELECT id, data FROM chunks ORDER BY id LIMIT 1").fetchall()
     damaged = bytearray(data)
     damaged[len(damaged) // 2] ^= 0xFF
     conn.execute("UPDATE chunks SET data = ? WHERE id = ?", (bytes(damaged), cid))

@@ -17,16 +17,25 @@ A, B = b"\xaa" * 20, b"\xbb" * 20
 
 
 def test_commit_links() -> None:
-    c = (f"tree {A.hex()}\nparent {B.hex()}\nparent {A.hex()}\nauthor x <y> 1 +0000\n"
-         "committer x <y> 1 +0000\ngpgsig -----BEGIN\n continued\n\nmsg\n\nbody\n").encode()
+    c = (
+        f"tree {A.hex()}\nparent {B.hex()}\nparent {A.hex()}\nauthor x <y> 1 +0000\n"
+        "committer x <y> 1 +0000\ngpgsig -----BEGIN\n continued\n\nmsg\n\nbody\n"
+    ).encode()
     assert list(links(ObjType.COMMIT, c)) == [(A, ObjType.TREE), (B, ObjType.COMMIT), (A, ObjType.COMMIT)]
 
 
-@pytest.mark.parametrize("bad", [
-    b"", b"tree xyz\nauthor a\ncommitter c\n\n", b"parent " + A.hex().encode() + b"\n",
-    b"tree " + A.hex().encode() + b"\ncommitter c\n\n", b"tree " + A.hex().encode() + b"\nauthor a\n\n",
-    b"tree " + A.hex().upper().encode() + b"\nauthor a\ncommitter c\n\n", b"tree " + A.hex().encode(),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"",
+        b"tree xyz\nauthor a\ncommitter c\n\n",
+        b"parent " + A.hex().encode() + b"\n",
+        b"tree " + A.hex().encode() + b"\ncommitter c\n\n",
+        b"tree " + A.hex().encode() + b"\nauthor a\n\n",
+        b"tree " + A.hex().upper().encode() + b"\nauthor a\ncommitter c\n\n",
+        b"tree " + A.hex().encode(),
+    ],
+)
 def test_bad_commits(bad: bytes) -> None:
     with pytest.raises(ObjectCorrupt):
         list(links(ObjType.COMMIT, bad))
@@ -39,10 +48,19 @@ def test_tree_links_skip_gitlinks() -> None:
     assert list(links(ObjType.TREE, b"")) == []
 
 
-@pytest.mark.parametrize("bad", [
-    b"100644 a\0" + A[:10], b"100644 \0" + A, b"100644 a/b\0" + A, b"100644 ..\0" + A, b"100944 a\0" + A,
-    b"170000 a\0" + A, b"100644a\0" + A, b" a\0" + A,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"100644 a\0" + A[:10],
+        b"100644 \0" + A,
+        b"100644 a/b\0" + A,
+        b"100644 ..\0" + A,
+        b"100944 a\0" + A,
+        b"170000 a\0" + A,
+        b"100644a\0" + A,
+        b" a\0" + A,
+    ],
+)
 def test_bad_trees(bad: bytes) -> None:
     with pytest.raises(ObjectCorrupt):
         list(links(ObjType.TREE, bad))

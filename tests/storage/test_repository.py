@@ -43,7 +43,9 @@ def test_push_through_repository_updates_refs_and_wants(src: Path, tmp_path: Pat
     new = rev_parse(work, "HEAD")
     old = rev_parse(src, "main")
     assert not repo.is_want_allowed(new)
-    pack = run_git("pack-objects", "--stdout", "-q", "--revs", cwd=work, input=f"{new.hex()}\n^{old.hex()}\n".encode())
+    pack = run_git(
+        "pack-objects", "--stdout", "-q", "--revs", cwd=work, input=f"{new.hex()}\n^{old.hex()}\n".encode()
+    )
     result = repo.receive_pack(
         [RefCommand(old, new, "refs/heads/main"), RefCommand(ZERO_OID, new, "refs/heads/topic")],
         io.BytesIO(pack).read,

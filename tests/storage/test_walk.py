@@ -52,7 +52,9 @@ def test_objects_match_rev_list(src: Path, repo: Repository, wants: list[str], h
     assert needed <= got <= git_set
 
 
-@pytest.mark.parametrize("spec", ["blob:none", "blob:limit=1k", "blob:limit=100000", "tree:0", "tree:1", "tree:2"])
+@pytest.mark.parametrize(
+    "spec", ["blob:none", "blob:limit=1k", "blob:limit=100000", "tree:0", "tree:1", "tree:2"]
+)
 @pytest.mark.parametrize(("wants", "haves"), [(["main", "feature"], []), (["main"], ["main~15"])])
 def test_filters_match_rev_list(
     src: Path, repo: Repository, spec: str, wants: list[str], haves: list[str]

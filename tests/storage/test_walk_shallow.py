@@ -33,7 +33,9 @@ def objects_of(repo: Path) -> set[Oid]:
 
 
 def git_clone(src: Path, dst: Path, *opts: str, branch: str = "main") -> Path:
-    run_git("clone", "-q", "--bare", "--no-tags", "--single-branch", "-b", branch, *opts, f"file://{src}", dst)
+    run_git(
+        "clone", "-q", "--bare", "--no-tags", "--single-branch", "-b", branch, *opts, f"file://{src}", dst
+    )
     return dst
 
 
@@ -73,7 +75,9 @@ def test_depth_matches_git_clone(src: Path, repo: Repository, tmp_path: Path, de
     check_client(client, tip)
 
 
-@pytest.mark.parametrize(("first", "then", "relative"), [(2, 5, False), (5, 3, False), (3, 4, True), (1, 1, True)])
+@pytest.mark.parametrize(
+    ("first", "then", "relative"), [(2, 5, False), (5, 3, False), (3, 4, True), (1, 1, True)]
+)
 def test_deepen_matches_git_fetch(
     src: Path, repo: Repository, tmp_path: Path, first: int, then: int, relative: bool
 ) -> None:
@@ -84,8 +88,13 @@ def test_deepen_matches_git_fetch(
     run_git("fetch", "-q", f"--deepen={then}" if relative else f"--depth={then}", "origin", cwd=ref)
     tip = rev_parse(src, "main")
     request = PackRequest(
-        wants=[tip], haves=[tip], client_shallows=sorted(old_shallow), depth=then, deepen_relative=relative,
-        ofs_delta=True, thin_pack=True,
+        wants=[tip],
+        haves=[tip],
+        client_shallows=sorted(old_shallow),
+        depth=then,
+        deepen_relative=relative,
+        ofs_delta=True,
+        thin_pack=True,
     )
     update = apply_pack(repo, ours, request)
     assert shallow_file(ours) == shallow_file(ref)
@@ -100,7 +109,9 @@ def test_unshallow_sends_the_rest(src: Path, repo: Repository, tmp_path: Path) -
     shutil.copytree(ref, ours)
     old = shallow_file(ref)
     tip = rev_parse(src, "main")
-    request = PackRequest(wants=[tip], haves=[tip], client_shallows=sorted(old), depth=0x7FFFFFFF, thin_pack=True)
+    request = PackRequest(
+        wants=[tip], haves=[tip], client_shallows=sorted(old), depth=0x7FFFFFFF, thin_pack=True
+    )
     update = apply_pack(repo, ours, request)
     assert set(update.unshallow) == old and update.shallow == []
     assert not (ours / "shallow").exists()
