@@ -16,6 +16,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from gitserver import forks
 from gitserver.catalog import Catalog
 from gitserver.config import Settings
 from storage.blobstore import BlobStoreError, open_blobstore
@@ -30,6 +31,8 @@ def run(settings: Settings, ns: str, name: str) -> int:
     catalog = Catalog(settings.data_dir)
     try:
         record = catalog.get(ns, name)
+        pending = forks.pending_refs(catalog, record) if record is not None else None
+        ancestors = forks.lineage(catalog, record.id)[1:] if pending is not None and record else []
     finally:
         catalog.close()
     if record is None:
@@ -38,7 +41,21 @@ def run(settings: Settings, ns: str, name: str) -> int:
     blobs = open_blobstore(settings.blob_store_url)
     problems: list[str] = []
     try:
-        if record.path.exists():
+        if pending is not None:
+            # A fork never used yet has no file: its refs live in the catalog and must
+            # name objects its nearest ancestor with a file holds (that file is checked).
+            objects = 0
+            parent = next((node for node in ancestors if node.path.exists()), None)
+            if parent is None:
+                problems.append("fork not used yet, and no ancestor has a local file")
+            else:
+                with RepoStore.open(parent.path, readonly=True) as store:
+                    problems += store.verify()
+                    for ref, oid in sorted(pending.items()):
+                        if not store.has_object(oid):
+                            problems.append(f"{ref}: {oid.hex()} missing from the fork's parent")
+                    objects = store.object_count()
+        elif record.path.exists():
             with RepoStore.open(record.path, readonly=True) as store:
                 problems += store.verify()
                 problems += verify_snapshot(store, blobs, record.id)
