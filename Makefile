@@ -22,6 +22,8 @@ serve: $(STAMP)
 
 test: system-deps $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy gitserver storage smart_http native
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 test-slow: system-deps $(STAMP)
@@ -30,6 +32,7 @@ test-slow: system-deps $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy gitserver storage smart_http native
 
 clean:
 	rm -rf build dist *.egg-info native/*.so

@@ -115,7 +115,11 @@ def _check_objects(store: RepoStore, report: Report) -> None:
             if not report(f"object {name}: in unknown pack {entry.pack_id}"):
                 return
             continue
-        if entry.offset < 12 or entry.offset + entry.length > pack_size - 20 or entry.header_len >= entry.length:
+        if (
+            entry.offset < 12
+            or entry.offset + entry.length > pack_size - 20
+            or entry.header_len >= entry.length
+        ):
             if not report(f"object {name}: entry lies outside pack {entry.pack_id}"):
                 return
             continue
@@ -144,8 +148,10 @@ def _check_objects(store: RepoStore, report: Report) -> None:
                 if header is None:
                     report(f"object {name}: names missing object {target.hex()}")
                 elif header[0] != want:
-                    report(f"object {name}: names {target.hex()} as {want.name.lower()}, it is a "
-                           f"{header[0].name.lower()}")
+                    report(
+                        f"object {name}: names {target.hex()} as {want.name.lower()}, it is a "
+                        f"{header[0].name.lower()}"
+                    )
         except StorageError as exc:
             report(f"object {name}: {exc}")
 
@@ -186,4 +192,3 @@ def _check_reflog(store: RepoStore, report: Report) -> None:
         now = current.get(ref, ZERO_OID)
         if now != new:
             report(f"reflog of {ref}: last value {new.hex()} but ref is at {now.hex()}")
-
