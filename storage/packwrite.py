@@ -16,19 +16,7 @@ from collections.abc import Iterator, Sequence
 
 import native
 from storage.model import ObjType
-
-
-def entry_header(kind: int, size: int) -> bytes:
-    """The varint header of a pack entry of ``kind`` (1-4, 6, 7) inflating to ``size`` bytes."""
-    out = bytearray()
-    byte = (kind << 4) | (size & 0x0F)
-    size >>= 4
-    while size:
-        out.append(byte | 0x80)
-        byte = size & 0x7F
-        size >>= 7
-    out.append(byte)
-    return bytes(out)
+from storage.packgen import encode_entry_header
 
 
 def iter_pack(objects: Sequence[tuple[ObjType, bytes]], level: int = 6) -> Iterator[bytes]:
@@ -38,7 +26,7 @@ def iter_pack(objects: Sequence[tuple[ObjType, bytes]], level: int = 6) -> Itera
     sha.update(head)
     yield head
     for obj_type, data in objects:
-        piece = entry_header(int(obj_type), len(data)) + zlib.compress(data, level)
+        piece = encode_entry_header(int(obj_type), len(data)) + zlib.compress(data, level)
         sha.update(piece)
         yield piece
     yield sha.digest()
