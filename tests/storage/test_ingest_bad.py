@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import native
 from storage.model import ObjType
-from storage.packwrite import entry_header, iter_pack
+from storage.packgen import encode_entry_header as entry_header
+from storage.packwrite import iter_pack
 from storage.repo_store import RepoStore
 from tests.storage.gitpacks import WorkRepo, fix_trailer, push, row_counts, use_native
 

@@ -11,7 +11,8 @@ from storage.errors import ObjectCorrupt
 from storage.model import ObjType
 from storage.objcache import ByteLRU
 from storage.objlinks import links
-from storage.packwrite import PieceReader, entry_header, iter_pack
+from storage.packgen import encode_entry_header as entry_header
+from storage.packwrite import PieceReader, iter_pack
 
 A, B = b"\xaa" * 20, b"\xbb" * 20
 
