@@ -24,7 +24,7 @@ from storage.hunks import text_diff
 from storage.model import Oid
 from storage.repo_store import RepoStore
 from storage.treediff import MAX_SCORE, FileChange, Side, detect_renames, is_binary, tree_changes
-from storage.treeview import MODE_GITLINK, encode_name
+from storage.treeview import MODE_GITLINK, encode_name, read_blob
 
 MIN_ABBREV = 7
 _ESCAPES = {
@@ -100,7 +100,7 @@ def _content(store: RepoStore, side: Side | None) -> bytes:
         return b""
     if side.mode == MODE_GITLINK:
         return b"Subproject commit %s\n" % side.oid.hex().encode()
-    return store.get_object(side.oid)[1]
+    return read_blob(store, side.oid)
 
 
 def file_diff(store: RepoStore, change: FileChange, abbrev: Abbrev) -> FileDiff:

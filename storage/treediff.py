@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from storage.model import Oid
 from storage.repo_store import RepoStore
-from storage.treeview import MODE_TREE, decode_name, entries, normalize_path
+from storage.treeview import MODE_TREE, decode_name, entries, normalize_path, read_blob
 
 MAX_SCORE = 60000
 MIN_SCORE = 30000  # -M50%
@@ -193,7 +193,7 @@ class _Blobs:
 
     def spans(self, oid: Oid) -> dict[int, int]:
         if oid not in self._spans:
-            self._spans[oid] = span_counts(self.store.get_object(oid)[1])
+            self._spans[oid] = span_counts(read_blob(self.store, oid))
         return self._spans[oid]
 
 

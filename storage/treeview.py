@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from storage.errors import StorageError
+from storage.errors import MemoryLimitExceeded, StorageError
 from storage.model import ObjType, Oid
 from storage.objparse import parse_tree
 from storage.repo_store import RepoStore
+
+MAX_READ_BYTES = 128 << 20  # the most one read-API request holds of a single blob
 
 MODE_TREE = 0o40000
 MODE_LINK = 0o120000
@@ -146,12 +148,27 @@ def list_tree(store: RepoStore, root: Oid, path: str = "", *, recursive: bool = 
             prefixes.append(child.path + "/")
 
 
-def read_file(store: RepoStore, root: Oid, path: str) -> tuple[TreeItem, bytes]:
+def read_blob(store: RepoStore, oid: Oid, limit: int | None = None) -> bytes:
+    """A blob's whole content, refused with MemoryLimitExceeded when it is larger than
+    ``limit`` (default ``MAX_READ_BYTES``, the actor's memory budget of DESIGN.md): a
+    read that would hold more than the budget is an error, not an OOM kill."""
+    limit = MAX_READ_BYTES if limit is None else limit
+    header = store.object_header(oid)
+    if header is not None and header[1] > limit:
+        raise MemoryLimitExceeded(
+            f"object {oid.hex()} has {header[1]} bytes, more than the {limit}-byte memory budget "
+            "of one request; clone the repository to get it"
+        )
+    return store.get_object(oid)[1]
+
+
+def read_file(store: RepoStore, root: Oid, path: str, limit: int | None = None) -> tuple[TreeItem, bytes]:
     """The file at ``path`` and its bytes (a symlink's bytes are its target).
 
-    Raises PathNotFound, or NotAFile for a directory or submodule."""
+    Raises PathNotFound, NotAFile for a directory or submodule, MemoryLimitExceeded for a
+    file over ``limit`` bytes (see ``read_blob``)."""
     item = require(store, root, path)
     if item.mode in (MODE_TREE, MODE_GITLINK):
         what = "a directory" if item.mode == MODE_TREE else "a submodule"
         raise NotAFile(path, f"path {path!r} is {what}, not a file")
-    return item, store.get_object(item.oid)[1]
+    return item, read_blob(store, item.oid, limit)
