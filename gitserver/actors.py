@@ -73,7 +73,7 @@ class _HookedPushes:
     """A writer's repository view whose ``receive_pack`` runs the write hooks around the
     push, in the push's worker thread, before git sees the report."""
 
-    def __init__(self, inner: Repository, repo_id: str, hooks: WriteHooks) -> None:
+    def __init__(self, inner: Repository, repo_id: str, hooks: list[WriteHooks]) -> None:
         self._inner = inner
         self._repo_id = repo_id
         self._hooks = hooks
@@ -82,10 +82,21 @@ class _HookedPushes:
         return getattr(self._inner, name)
 
     def receive_pack(self, *args: Any, **kwargs: Any) -> Any:
-        self._hooks.before_write(self._repo_id)
-        result = self._inner.receive_pack(*args, **kwargs)
-        self._hooks.after_write(self._repo_id, self._inner.store)
-        return result
+        return _hooked(
+            self._hooks, self._repo_id, self._inner.store, self._inner.receive_pack, *args, **kwargs
+        )
+
+
+def _hooked(
+    hooks: list[WriteHooks], repo_id: str, store: RepoStore, fn: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """``fn(*args)`` between every hook's ``before_write`` and ``after_write``, in order."""
+    for hook in hooks:
+        hook.before_write(repo_id)
+    result = fn(*args, **kwargs)
+    for hook in hooks:
+        hook.after_write(repo_id, store)
+    return result
 
 
 class RepoActor:
@@ -125,7 +136,7 @@ class RepoActor:
         async with self._write_store() as store:
             repo = _repository(store)
             hooks = self._host.write_hooks
-            yield repo if hooks is None else _HookedPushes(repo, self.repo_id, hooks)  # type: ignore[misc]
+            yield _HookedPushes(repo, self.repo_id, hooks) if hooks else repo  # type: ignore[misc]
 
     async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(store, *args)`` in a worker thread on a read connection."""
@@ -135,16 +146,11 @@ class RepoActor:
     async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(store, *args)`` in a worker thread as the repo's single writer, between
         the host's write hooks (``before_write`` may refuse, ``after_write`` makes it durable)."""
-        hooks = self._host.write_hooks
+        hooks = list(self._host.write_hooks)
         repo_id = self.repo_id
 
         def call(store: RepoStore, *a: Any) -> T:
-            if hooks is not None:
-                hooks.before_write(repo_id)
-            result = fn(store, *a)
-            if hooks is not None:
-                hooks.after_write(repo_id, store)
-            return result
+            return _hooked(hooks, repo_id, store, fn, store, *a)
 
         async with self._write_store() as store:
             return await trio.to_thread.run_sync(call, store, *args, limiter=self._host.limiter)
@@ -238,7 +244,7 @@ class ActorHost:
         # awaited before a sleeping actor opens its file (rebuilds a dropped file); and the
         # hooks run around every write in its worker thread; both set by gitserver.tiering
         self.before_wake: Callable[[str, Path], Awaitable[None]] | None = None
-        self.write_hooks: WriteHooks | None = None
+        self.write_hooks: list[WriteHooks] = []
 
     def actor(self, repo_id: str, path: Path) -> RepoActor:
         """The live actor for ``repo_id``, created (not yet woken) when there is none."""

@@ -9,8 +9,8 @@ Rules:
 - Git auth: ``git-receive-pack`` (and ``info/refs?service=git-receive-pack``) needs
   ``write``; everything else on the remote needs ``read``. The repo's actor provides
   ``open_repo``; the token id goes into the ``PushContext`` so the reflog says who pushed.
-- Inside a receive-pack (before git sees the report) the catalog learns the newest reflog time and size figures (so
-  listings show ``last_push_at`` without waking every actor).
+- Catalog bookkeeping (last push time, size figures) is not done here: it is a write
+  hook of every actor (``repo_files.CatalogBookkeeping``), run before git sees the report.
 - One JSON line per request on the ``gitserver.access`` logger: at, method, path, status,
   duration_ms, repo, bytes_in, bytes_out, token_id (never a secret). Errors raised before the response
   starts become SPEC error responses; later ones can only be logged.
@@ -31,10 +31,10 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from gitserver import metrics, repo_files
+from gitserver import metrics
 from gitserver.api import PREFIX, Api
 from gitserver.auth import authenticate, require_repo
 from gitserver.clock import now_us, rfc3339
@@ -232,18 +232,8 @@ class App:
         record = require_repo(token, "write" if writes else "read", record, what)
         actor = self.s.host.actor(record.id, record.path)
 
-        catalog = self.s.catalog
-        max_object_size = self.s.settings.max_object_size
-
-        @contextlib.asynccontextmanager
-        async def open_repo(write: bool) -> AsyncIterator[Any]:
-            if not write:
-                async with actor.reading() as repo:
-                    yield repo
-                return
-            async with actor.writing() as repo:
-                repo.store.max_object_size = max_object_size
-                yield _RecordingPushes(repo, lambda: _note_push(catalog, record.id, repo.store))
+        def open_repo(write: bool) -> Any:
+            return actor.writing() if write else actor.reading()
 
         await serve_git(
             request.scope,
@@ -256,32 +246,6 @@ class App:
             limiter=self.s.limiter,
             limits=self.git_limits,
         )
-
-
-class _RecordingPushes:
-    """A repository view whose ``receive_pack`` also records the push in the catalog,
-    in the same worker thread and before git sees the report, so an API read right
-    after ``git push`` returns already shows it."""
-
-    def __init__(self, inner: Any, record: Callable[[], None]) -> None:
-        self._inner = inner
-        self._record = record
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def receive_pack(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._inner.receive_pack(*args, **kwargs)
-        try:
-            self._record()
-        except Exception:  # bookkeeping only: the push itself is done
-            log.exception("could not record a push in the catalog")
-        return result
-
-
-def _note_push(catalog: Any, repo_id: str, store: Any) -> None:
-    size, count = repo_files.size_figures(store)
-    catalog.note_push(repo_id, repo_files.last_ref_update_us(store), size, count)
 
 
 def _git_client_on_remote(request: Request) -> bool:

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from gitserver import forks, importer
 from gitserver.catalog import ParentGone, RepoExists
-from gitserver.clock import now_us
 from gitserver.errors import ApiError, invalid_input
 from gitserver.names import check_branch, check_namespace, check_repo_name
 from gitserver.tiering import DurabilityError
@@ -130,20 +129,18 @@ async def import_repo(api: Api, req: Request) -> Response:
     context = PushContext(token_id=req.state.get("token_id"), via="import")
     actor = api.s.host.actor(record.id, record.path)
 
-    def run(store: Any) -> tuple[importer.ImportResult, int, int, int | None]:
+    def run(store: Any) -> tuple[importer.ImportResult, int, int]:
         result = importer.import_into(store, url, branch=branch, context=context, depth=depth)
-        return result, store.stored_bytes(), store.object_count(), now_us()
+        return result, store.stored_bytes(), store.object_count()
 
     try:
-        result, size, count, at = await actor.run_write(run)
+        result, size, count = await actor.run_write(run)
     except importer.NotEmpty:
         raise ApiError("CONFLICT", f"repository {record.full_name} is not empty") from None
     except importer.ImportFailed as exc:
         raise invalid_input(f"import failed: {exc}") from None
     except DurabilityError as exc:
         raise exc.api_error() from None
-    if result.refs:
-        await api.s.thread(api.s.catalog.note_push, record.id, at, size, count)
     if result.head and result.head.startswith("refs/heads/") and result.head != record.head_ref:
         await api.s.thread(api.s.catalog.set_default_branch, record.id, result.head[len("refs/heads/") :])
         changed = await api.s.thread(api.s.catalog.get_by_id, record.id)

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from gitserver import repo_files
 from gitserver.auth import require_repo
 from gitserver.catalog import RepoRecord
 from gitserver.clock import rfc3339
@@ -563,7 +562,7 @@ class HistoryRoutes:
         )
 
     async def create_commit(self, req: Request) -> Response:
-        record, actor, token_id = await self._repo(req, "write")
+        _record, actor, token_id = await self._repo(req, "write")
         body = await req.json(self.s.settings.max_api_body)
         from gitserver.clock import now_us
 
@@ -571,28 +570,16 @@ class HistoryRoutes:
             out = await actor.run_write(_make_commit, body, token_id, now_us())
         except _CAUGHT as exc:
             raise _storage_error(exc) from None
-        await self._note_write(record, actor)
         return json_response(201, out)
 
     async def restore(self, req: Request) -> Response:
-        record, actor, token_id = await self._repo(req, "write")
+        _record, actor, token_id = await self._repo(req, "write")
         body = await req.json(self.s.settings.max_api_body)
         try:
             out = await actor.run_write(_restore, body, token_id)
         except _CAUGHT as exc:
             raise _storage_error(exc) from None
-        await self._note_write(record, actor)
         return json_response(200, out)
-
-    async def _note_write(self, record: RepoRecord, actor: RepoActor) -> None:
-        """Tell the catalog (last_push_at, sizes), as a push does."""
-
-        def figures(store: RepoStore) -> tuple[int | None, int, int]:
-            size, count = repo_files.size_figures(store)
-            return repo_files.last_ref_update_us(store), size, count
-
-        at, size, count = await actor.run_read(figures)
-        await self.s.thread(self.s.catalog.note_push, record.id, at, size, count)
 
 
 def register(router: Router, api: Api) -> None:

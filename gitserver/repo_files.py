@@ -65,6 +65,23 @@ def size_figures(store: RepoStore) -> tuple[int, int]:
     return store.stored_bytes(), store.object_count()
 
 
+class CatalogBookkeeping:
+    """A write hook (``ActorHost.write_hooks``, after durability): every write tells the
+    catalog the repo's newest ref update and size figures, in the writer's thread and
+    before the client sees success, so listings need not wake actors and an API read
+    right after ``git push`` already shows it."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def before_write(self, repo_id: str) -> None:
+        pass
+
+    def after_write(self, repo_id: str, store: RepoStore) -> None:
+        size, count = size_figures(store)
+        self.catalog.note_push(repo_id, last_ref_update_us(store), size, count)
+
+
 def last_ref_update_us(store: RepoStore) -> int | None:
     """When a ref of the repo last moved (its newest reflog entry), or None."""
     entries = store.reflog(limit=1)

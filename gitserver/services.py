@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from gitserver import admin_token
+from gitserver import admin_token, repo_files
 from gitserver.actors import ActorHost
 from gitserver.catalog import Catalog
 from gitserver.config import Settings
@@ -55,6 +55,7 @@ class Services:
         blobs = open_blobstore(settings.blob_store_url)
         tiering = Tiering(settings, blobs, catalog, host, limiter)
         tiering.install()  # restores the catalog of an empty data dir from the blob store
+        host.write_hooks.append(repo_files.CatalogBookkeeping(catalog))  # after durability
         return cls(settings, catalog, kv, tokens, limiter, host, blobs, tiering)
 
     async def thread(self, fn: Callable[..., T], *args: Any) -> T:

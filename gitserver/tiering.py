@@ -117,7 +117,7 @@ class Tiering:
         self.catalog.on_create = self._on_create
         self.host.materialize = None  # lazy forks are made by before_wake, after rehydration
         self.host.before_wake = self.before_wake
-        self.host.write_hooks = self
+        self.host.write_hooks.append(self)
 
     def replica(self, repo_id: str) -> Replica:
         with self._replicas_lock:
