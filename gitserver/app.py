@@ -31,7 +31,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from gitserver import metrics
@@ -231,9 +231,17 @@ class App:
         record = await self.s.thread(self.s.catalog.get, ns, name)
         record = require_repo(token, "write" if writes else "read", record, what)
         actor = self.s.host.actor(record.id, record.path)
+        max_object_size = self.s.settings.max_object_size
 
-        def open_repo(write: bool) -> Any:
-            return actor.writing() if write else actor.reading()
+        @contextlib.asynccontextmanager
+        async def open_repo(write: bool) -> AsyncIterator[Any]:
+            if not write:
+                async with actor.reading() as repo:
+                    yield repo
+                return
+            async with actor.writing() as repo:
+                repo.store.max_object_size = max_object_size
+                yield repo
 
         await serve_git(
             request.scope,
