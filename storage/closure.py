@@ -9,6 +9,10 @@ Rules:
   one join finds links to objects of the wrong type. Only the few links absent from this
   store are looked up in the alternates.
 - Gitlinks (mode 160000) are not links: they name commits of other repositories.
+- ``unnamed(pack_id)`` lists the new objects (``objects`` rows of this pack) that no object
+  of the pack names: the tips of the pushed history. When they are all pushed ref values,
+  every new object is reachable from the refs (storage.fullclone uses that to keep its
+  "whole store reachable" fact across a push without a walk).
 - A commit listed in the ``shallow`` table (a shallow repository's boundary) may name
   absent parents; every other missing link is still an error.
 """
@@ -85,3 +89,15 @@ class ClosureCheck:
                 raise ObjectCorrupt(
                     f"object {bytes(src).hex()} names {oid.hex()} with the wrong type", bytes(src)
                 )
+
+    def unnamed(self, pack_id: int, limit: int) -> list[Oid] | None:
+        """New objects of pack ``pack_id`` that no object of the pack names; None when there
+        are more than ``limit`` of them. Call after ``check``."""
+        self._flush()
+        rows = self._conn.execute(
+            "SELECT oid FROM objects WHERE pack_id = ? EXCEPT SELECT oid FROM links LIMIT ?",
+            (pack_id, limit + 1),
+        ).fetchall()
+        if len(rows) > limit:
+            return None
+        return [bytes(r[0]) for r in rows]

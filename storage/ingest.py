@@ -11,6 +11,8 @@ Rules:
   message is for the git user) and leaves the rollback to the caller. Nothing here
   commits.
 - A pack with no entries, or with only objects already stored, leaves no rows.
+- ``IngestStats.unnamed``: the new objects that no object of the pack names (None when more
+  than ``MAX_UNNAMED``); storage.fullclone compares them with the pushed ref values.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import native
 from storage.chunks import ChunkWriter
 from storage.closure import LINKS_DDL, AlternateType, ClosureCheck
 from storage.errors import PackFormatError
+from storage.model import Oid
 from storage.resolve import STAGING_DDL, BaseSource, Resolver
 from storage.schema import SEQ_BITS
 
@@ -32,6 +35,7 @@ ProgressFn = Callable[[str], None]
 
 READ_SIZE = 1 << 20
 _STAGE_BATCH = 2000
+MAX_UNNAMED = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,8 @@ class IngestStats:
     size: int
     entries: int
     new_objects: int
+    # new objects no object of the pack names (the pushed tips); None: more than MAX_UNNAMED
+    unnamed: tuple[Oid, ...] | None = ()
 
 
 def drop_temp_tables(conn: sqlite3.Connection) -> None:
@@ -82,7 +88,10 @@ def ingest_pack(
             "INSERT INTO packs(id, size, object_count, checksum, created_at) VALUES (?, ?, ?, ?, ?)",
             (pack_id, size, count, checksum, time.time_ns() // 1000),
         )
-        return IngestStats(pack_id, size, count, resolver.new_objects)
+        unnamed = closure.unnamed(pack_id, MAX_UNNAMED)
+        return IngestStats(
+            pack_id, size, count, resolver.new_objects, None if unnamed is None else tuple(unnamed)
+        )
     finally:
         drop_temp_tables(conn)
 
