@@ -8,6 +8,10 @@ Rules:
   commits (fixed dates), made once per run and pushed to each target.
 - Scenarios that write (pushes) come after the read-only ones in ``SCENARIOS``; their
   commits go to ``refs/heads/bench-push``, a branch of the source's history.
+- Timed git commands reach our server with the token in an ``Authorization`` header
+  from the first request (``Target.header_remote``), as automated clients send it; the
+  informational row "no-op fetch, token in URL" keeps the token in the URL, where git
+  pays a 401 round trip per fetch. Informational rows have no target ratio.
 """
 
 from __future__ import annotations
@@ -116,98 +120,92 @@ class Context:
 Scenario = Callable[[Context, Target, int], Sample]
 
 
+def _remote(ctx: Context, target: Target, url: str | None = None) -> tuple[str, dict[str, str]]:
+    """The URL and env of a timed git command: credentials in a header (module rules)."""
+    return target.header_remote(url or ctx.urls[target.label], ctx.env)
+
+
 def _clone(*flags: str, version: str = "2") -> Scenario:
     def scenario(ctx: Context, target: Target, run: int) -> Sample:
         dest = ctx.scratch(f"clone-{target.label}")
+        url, env = _remote(ctx, target)
         with ctx.meter(target):
-            run_git(
-                "-c",
-                f"protocol.version={version}",
-                "clone",
-                "-q",
-                "--bare",
-                *flags,
-                ctx.urls[target.label],
-                dest,
-                env=ctx.env,
-            )
+            run_git("-c", f"protocol.version={version}", "clone", "-q", "--bare", *flags, url, dest, env=env)
         shutil.rmtree(dest)
         return ctx.take()
 
     return scenario
 
 
-def _mirror(ctx: Context, target: Target) -> Path:
-    path = ctx.mirrors.get(target.label)
+def _mirror(ctx: Context, target: Target, token_in_url: bool = False) -> tuple[Path, dict[str, str]]:
+    """A local mirror of the main repo and the env to fetch it with; ``token_in_url``:
+    its remote URL carries the token and the env no header."""
+    key = f"{target.label}-url" if token_in_url else target.label
+    url, env = (ctx.urls[target.label], ctx.env) if token_in_url else _remote(ctx, target)
+    path = ctx.mirrors.get(key)
     if path is None:
-        path = ctx.mirrors[target.label] = ctx.work / f"mirror-{target.label}"
-        run_git("clone", "-q", "--mirror", ctx.urls[target.label], path, env=ctx.env)
-    return path
+        path = ctx.mirrors[key] = ctx.work / f"mirror-{key}"
+        run_git("clone", "-q", "--mirror", url, path, env=env)
+    return path, env
 
 
-def noop_fetch(ctx: Context, target: Target, run: int) -> Sample:
-    mirror = _mirror(ctx, target)
+def _fetches(ctx: Context, target: Target, token_in_url: bool) -> Sample:
+    mirror, env = _mirror(ctx, target, token_in_url)
     times: list[float] = []
     with ctx.meter(target) as box:
         for _ in range(ctx.fetches):
             t = time.perf_counter()
-            run_git("fetch", "-q", cwd=mirror, env=ctx.env)
+            run_git("fetch", "-q", cwd=mirror, env=env)
             times.append(time.perf_counter() - t)
         box.append(statistics.median(times))
     return ctx.take()
 
 
+def noop_fetch(ctx: Context, target: Target, run: int) -> Sample:
+    return _fetches(ctx, target, token_in_url=False)
+
+
+def noop_fetch_token_in_url(ctx: Context, target: Target, run: int) -> Sample:
+    return _fetches(ctx, target, token_in_url=True)
+
+
 def _push(ctx: Context, target: Target, label: str, run: int) -> None:
     oid = ctx.commit(label, run)
-    run_git(
-        "push",
-        "-q",
-        "-f",
-        ctx.urls[target.label],
-        f"{oid}:refs/heads/bench-{label}",
-        cwd=ctx.source,
-        env=ctx.env,
-    )
+    url, env = _remote(ctx, target)
+    run_git("push", "-q", "-f", url, f"{oid}:refs/heads/bench-{label}", cwd=ctx.source, env=env)
 
 
 def incremental_fetch(ctx: Context, target: Target, run: int) -> Sample:
-    mirror = _mirror(ctx, target)
+    mirror, env = _mirror(ctx, target)
     _push(ctx, target, "fetch", run)
     with ctx.meter(target):
-        run_git("fetch", "-q", cwd=mirror, env=ctx.env)
+        run_git("fetch", "-q", cwd=mirror, env=env)
     return ctx.take()
 
 
 def push_small(ctx: Context, target: Target, run: int) -> Sample:
     oid = ctx.commit("push", run)
+    url, env = _remote(ctx, target)
     with ctx.meter(target):
-        run_git(
-            "push",
-            "-q",
-            "-f",
-            ctx.urls[target.label],
-            f"{oid}:refs/heads/bench-push",
-            cwd=ctx.source,
-            env=ctx.env,
-        )
+        run_git("push", "-q", "-f", url, f"{oid}:refs/heads/bench-push", cwd=ctx.source, env=env)
     return ctx.take()
 
 
 def push_mirror(ctx: Context, target: Target, run: int) -> Sample:
     name = f"mirror-{run}"
-    url = target.create_empty(name)
+    url, env = _remote(ctx, target, target.create_empty(name))
     with ctx.meter(target):
-        run_git("push", "-q", "--mirror", url, cwd=ctx.source, env=ctx.env)
+        run_git("push", "-q", "--mirror", url, cwd=ctx.source, env=env)
     target.delete(name)
     return ctx.take()
 
 
 def concurrent_clones(ctx: Context, target: Target, run: int) -> Sample:
     dests = [ctx.scratch(f"cc-{target.label}-{i}") for i in range(ctx.concurrency)]
-    url = ctx.urls[target.label]
+    url, env = _remote(ctx, target)
 
     def one(dest: Path) -> None:
-        run_git("-c", "protocol.version=2", "clone", "-q", "--bare", url, dest, env=ctx.env)
+        run_git("-c", "protocol.version=2", "clone", "-q", "--bare", url, dest, env=env)
 
     with ctx.meter(target), ThreadPoolExecutor(ctx.concurrency) as pool:
         list(pool.map(one, dests))
@@ -223,6 +221,7 @@ SCENARIOS: list[tuple[str, Scenario, float | None, bool]] = [
     ("shallow clone depth 1", _clone("--depth", "1"), 1.1, True),
     ("partial clone blob:none", _clone("--filter=blob:none"), 1.1, True),
     ("no-op fetch (median of N)", noop_fetch, 0.8, True),
+    ("no-op fetch, token in URL (info; median of N)", noop_fetch_token_in_url, None, True),
     ("incremental fetch", incremental_fetch, 1.0, True),
     ("push one small commit", push_small, 1.0, True),
     ("push --mirror (empty repo)", push_mirror, 1.5, True),

@@ -10,10 +10,18 @@ Rules:
 - Both expose ``pid`` (the process whose tree is measured), ``url(name)``,
   ``create_empty(name)``, ``load(name, source)`` and ``delete(name)``. Clients use
   ``git_env(home)``: no user or system config.
+- Auth (docs/performance.md "Method"): ``url`` carries our token in the URL
+  (``http://x:TOKEN@host/...``), which any git client can use alone; git's libcurl then
+  sends each process's first request without credentials, takes a 401 and retries.
+  The timed scenarios use ``header_remote(url, env)`` instead: the URL without
+  credentials and an env whose per-URL ``http.<url>.extraHeader`` sends
+  ``Authorization: Basic`` on the first request, as automated clients do (e.g.
+  actions/checkout). The reference needs no auth: both forms are its plain URL and env.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -21,6 +29,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -82,6 +91,10 @@ class Target:
 
     def stop(self) -> None:
         raise NotImplementedError
+
+    def header_remote(self, url: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """``url`` without credentials, and ``env`` with whatever sends them in a header."""
+        return url, env
 
 
 class Reference(Target):
@@ -173,6 +186,22 @@ class Ours(Target):
 
     def url(self, name: str) -> str:
         return f"http://x:{self.tokens[name]}@127.0.0.1:{self.port}/git/{NS}/{name}.git"
+
+    def plain_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/git/{NS}/{name}.git"
+
+    def header_remote(self, url: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """The URL without user info, and ``env`` plus one ``http.<url>.extraHeader`` per
+        known repo (``GIT_CONFIG_COUNT``), so every request carries its repo's token."""
+        parts = urllib.parse.urlsplit(url)
+        bare = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        out = dict(env)
+        for i, (name, token) in enumerate(sorted(self.tokens.items())):
+            basic = base64.b64encode(f"x:{token}".encode()).decode()
+            out[f"GIT_CONFIG_KEY_{i}"] = f"http.{self.plain_url(name)}.extraHeader"
+            out[f"GIT_CONFIG_VALUE_{i}"] = f"Authorization: Basic {basic}"
+        out["GIT_CONFIG_COUNT"] = str(len(self.tokens))
+        return bare, out
 
     def create_empty(self, name: str) -> str:
         info = self.api("POST", f"/namespaces/{NS}/repos", {"name": name})
