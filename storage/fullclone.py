@@ -12,6 +12,11 @@ Rules:
 - A remembered "yes" skips the walk entirely: the first full clone after a change pays
   one walk, later ones stream stored packs with no per-object work.
 - The memo is a bounded LRU guarded by a lock (worker threads share it).
+- The push-time fact: meta ``whole_reachable`` holds ``state_digest(refs, object count)``
+  of a refs state at which every stored object is reachable from the refs. Only a push
+  that proves it without a walk writes it, in the push transaction (RepoStore.receive);
+  any other write changes the refs or the count, so a stale row never matches. A plain
+  request whose wants cover every ref value of that state needs the whole store: no walk.
 """
 
 from __future__ import annotations
@@ -20,10 +25,15 @@ import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from storage.model import Oid, PackRequest
 
+if TYPE_CHECKING:
+    import sqlite3
+
 MAX_VERDICTS = 4096
+META_KEY = "whole_reachable"
 
 _lock = threading.Lock()
 _verdicts: OrderedDict[bytes, bool] = OrderedDict()
@@ -78,3 +88,39 @@ def remember(key: bytes, verdict: bool) -> None:
         _verdicts.move_to_end(key)
         while len(_verdicts) > MAX_VERDICTS:
             _verdicts.popitem(last=False)
+
+
+# -- the push-time fact ------------------------------------------------------------------
+
+
+def state_digest(refs: dict[str, Oid], object_count: int) -> bytes:
+    """Digest of one refs state and object count: the key of the push-time fact."""
+    h = hashlib.sha1(b"whole-reachable\0c%d" % object_count)
+    for name in sorted(refs):
+        h.update(b"\0r" + name.encode() + b"\0" + refs[name])
+    return h.digest()
+
+
+def recorded_whole(conn: sqlite3.Connection, refs: dict[str, Oid], object_count: int) -> bool:
+    """True when meta says every stored object is reachable from exactly ``refs`` with
+    ``object_count`` objects stored (an empty store with no refs trivially is)."""
+    if object_count == 0 and not refs:
+        return True
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (META_KEY,)).fetchone()
+    return row is not None and isinstance(row[0], bytes) and row[0] == state_digest(refs, object_count)
+
+
+def record_whole(conn: sqlite3.Connection, refs: dict[str, Oid], object_count: int | None) -> None:
+    """Write the fact for this state (``None``: drop it). The caller holds the write transaction."""
+    if object_count is None:
+        conn.execute("DELETE FROM meta WHERE key = ?", (META_KEY,))
+    else:
+        conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+            (META_KEY, state_digest(refs, object_count)),
+        )
+
+
+def wants_every_ref(request: PackRequest, refs: dict[str, Oid]) -> bool:
+    """The wants name every ref value (so on a whole-reachable store, every object is needed)."""
+    return bool(refs) and set(refs.values()) <= set(request.wants)

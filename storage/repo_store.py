@@ -13,6 +13,10 @@ Rules:
 - Shallow repositories (an import with ``depth``): table ``shallow`` lists commits whose
   parents are absent by design; the closure check and fsck allow exactly those missing
   links. The list is written in the same transaction as the import's refs.
+- A push that provably keeps every stored object reachable from the refs records so in
+  meta ``whole_reachable`` (storage.fullclone), in its own transaction, without a walk;
+  one it cannot prove that for drops the row. No other write touches it: they change the
+  refs or the object count, which the row is keyed by.
 - Errors: MissingObject for absent objects; GitUserError subclasses from ingest become a
   PushResult's ``unpack_error``; StorageError for a damaged store.
 """
@@ -27,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import native
+from storage import fullclone, objparse
 from storage import refs as refs_mod
 from storage.chunks import ChunkReader
 from storage.errors import GitUserError, MissingObject, ObjectCorrupt, StorageError
@@ -52,6 +57,7 @@ ProgressFn = Callable[[str], None]
 DEFAULT_CACHE_BYTES = 16 << 20
 MAX_CHAIN = 10_000  # longer delta chains mean a damaged (looping) store
 MAX_ALTERNATE_DEPTH = 8
+MAX_PROOF_WALK = 100_000  # objects a push may walk to prove its fast-forwards
 
 _ENTRY_COLS = "oid, type, size, kind, pack_id, offset, length, header_len, crc32, base, depth"
 
@@ -448,10 +454,13 @@ class RepoStore:
         commands = list(commands)
         self._begin()
         try:
+            # full-clone fact (storage.fullclone): was every stored object reachable before?
+            before = self._whole_reachable_state() if shallow is None else None
+            stats: IngestStats | None = None
             if read_pack is not None:
                 if shallow is not None:
                     read_pack = self._recording_shallow_at_end(read_pack, shallow)
-                self._ingest(read_pack, progress)
+                stats = self._ingest(read_pack, progress)
             elif shallow is not None:
                 self._record_shallow(shallow())
             for cmd in commands:
@@ -460,6 +469,7 @@ class RepoStore:
             results = refs_mod.check_commands(self._conn, commands, self._object_type, context.atomic)
             moved = refs_mod.apply_commands(self._conn, commands, results, context)
             if moved:
+                self._record_whole_reachable(before, stats)
                 self._conn.execute("COMMIT")
             else:
                 self._rollback()
@@ -470,6 +480,90 @@ class RepoStore:
         except BaseException:
             self._rollback()
             raise
+
+    # -- the full-clone fact (storage.fullclone) -------------------------------------------
+
+    def _whole_reachable_state(self) -> tuple[dict[str, Oid], int] | None:
+        """(refs, object count) when meta records that every stored object is reachable
+        from the refs (or the store is empty); None when unknown. In the write transaction."""
+        if self.alternate_paths() or self.shallow_commits():
+            return None  # forks keep the walk; a shallow store's reachability is not plain
+        refs = self.refs()
+        count = self.object_count()
+        return (refs, count) if fullclone.recorded_whole(self._conn, refs, count) else None
+
+    def _record_whole_reachable(
+        self, before: tuple[dict[str, Oid], int] | None, stats: IngestStats | None
+    ) -> None:
+        """Keep the fact across this push when it provably still holds, else drop it.
+
+        It holds at the new refs state when it held before and (a) no ref was deleted and
+        every changed ref's old value is still reachable: it is still some ref's value, or
+        a new commit or tag reached from the new ref values names it (a fast-forward); and
+        (b) every new object no object of the pack names is a ref value (then every new
+        object is reachable from the new refs, since the pack names only new or stored
+        objects). Anything else, or a proof that would cost more than ``MAX_PROOF_WALK``
+        objects, drops the fact: the next full clone walks."""
+        count = None
+        if before is not None:
+            refs_before, count_before = before
+            refs = self.refs()
+            if self._push_keeps_whole(refs_before, refs, stats):
+                count = count_before + (stats.new_objects if stats is not None else 0)
+        if count is None:
+            fullclone.record_whole(self._conn, {}, None)
+        else:
+            fullclone.record_whole(self._conn, refs, count)
+
+    def _push_keeps_whole(
+        self, before: dict[str, Oid], after: dict[str, Oid], stats: IngestStats | None
+    ) -> bool:
+        values = set(after.values())
+        if stats is not None and stats.new_objects:
+            if stats.unnamed is None or stats.pack_id is None:
+                return False
+            if any(oid not in values for oid in stats.unnamed):
+                return False
+        lost: set[Oid] = set()  # old values of changed refs no ref holds any more
+        for name, old in before.items():
+            new = after.get(name)
+            if new is None:
+                return False  # a delete
+            if new != old and old not in values:
+                lost.add(old)
+        if not lost:
+            return True
+        if stats is None or stats.pack_id is None:
+            return False  # no new object can name them
+        starts = [after[name] for name in after if before.get(name) != after[name]]
+        return self._new_objects_name(stats.pack_id, starts, lost)
+
+    def _new_objects_name(self, pack_id: int, starts: list[Oid], wanted: set[Oid]) -> bool:
+        """Whether the commits and tags of pack ``pack_id`` reached from ``starts`` through
+        that pack's commits and tags name every object of ``wanted`` (as parent or target)."""
+        wanted = set(wanted)
+        seen: set[Oid] = set()
+        todo = list(dict.fromkeys(starts))
+        while todo and wanted:
+            oid = todo.pop()
+            if oid in seen:
+                continue
+            seen.add(oid)
+            if len(seen) > MAX_PROOF_WALK:
+                return False
+            row = self._conn.execute("SELECT type, pack_id FROM objects WHERE oid = ?", (oid,)).fetchone()
+            if row is None or row[1] != pack_id:
+                continue  # stored before this push: not walked
+            if row[0] == ObjType.COMMIT:
+                named: Sequence[Oid] = objparse.parse_commit(self.get_object(oid)[1]).parents
+            elif row[0] == ObjType.TAG:
+                named = (objparse.parse_tag(self.get_object(oid)[1]).target,)
+            else:
+                continue
+            for target in named:
+                wanted.discard(target)
+                todo.append(target)
+        return not wanted
 
     def _recording_shallow_at_end(self, read_pack: ReadFn, shallow: Callable[[], Iterable[Oid]]) -> ReadFn:
         """``read_pack`` that records ``shallow()`` when it first reports the end."""

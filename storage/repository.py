@@ -275,8 +275,15 @@ class Repository:
         if unfiltered is not None and not self.store.alternate_paths():
             # pack reuse: a full clone of a store whose objects are all wanted (storage.fullclone)
             count = self.store.object_count()
-            key = fullclone.verdict_key(str(self.store.path), self.store.refs(), unfiltered, count)
+            refs = self.store.refs()
+            key = fullclone.verdict_key(str(self.store.path), refs, unfiltered, count)
             verdict = fullclone.known(key)
+            if (
+                verdict is None
+                and fullclone.wants_every_ref(unfiltered, refs)
+                and fullclone.recorded_whole(self.store.connection, refs, count)
+            ):
+                verdict = True  # decided at push time (storage.fullclone): no walk
             if verdict is None:
                 whole = self.plan(unfiltered, shallow)
                 verdict = len(whole.send) == count
