@@ -9,6 +9,9 @@ Rules:
 - Git auth: ``git-receive-pack`` (and ``info/refs?service=git-receive-pack``) needs
   ``write``; everything else on the remote needs ``read``. The repo's actor provides
   ``open_repo``; the token id goes into the ``PushContext`` so the reflog says who pushed.
+  Token and catalog record come from ``gitserver.lookups`` (cached in the event loop,
+  validated on every request against the catalog and KV files' versions, so a
+  revocation or a deleted repo takes effect on the next request).
 - Catalog bookkeeping (last push time, size figures) is not done here: it is a write
   hook of every actor (``repo_files.CatalogBookkeeping``), run before git sees the report.
 - One JSON line per request on the ``gitserver.access`` logger: at, method, path, status,
@@ -36,9 +39,10 @@ from typing import Any
 
 from gitserver import metrics
 from gitserver.api import PREFIX, Api
-from gitserver.auth import authenticate, require_repo
+from gitserver.auth import require_repo
 from gitserver.clock import now_us, rfc3339
 from gitserver.errors import ApiError, not_found
+from gitserver.lookups import Lookups
 from gitserver.metrics import Metrics
 from gitserver.services import Services
 from gitserver.ui import UiApp
@@ -79,6 +83,7 @@ class App:
             body_timeout=settings.body_timeout,
         )
         self._in_flight: dict[str, int] = {}  # client IP -> requests being served
+        self.lookups = Lookups(services.tokens, services.catalog, services.limiter)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -226,9 +231,8 @@ class App:
             raise ApiError("INVALID_INPUT", f"use {allow}", status=405, headers=((b"allow", allow.encode()),))
         service = request.query.get("service") if action == "info/refs" else None
         writes = action == "git-receive-pack" or service == "git-receive-pack"
-        token = await authenticate(request.headers.get("authorization"), self.s.tokens, self.s.limiter)
+        token, record = await self.lookups.resolve(request.headers.get("authorization"), ns, name)
         request.state["token_id"] = token.id if token else None
-        record = await self.s.thread(self.s.catalog.get, ns, name)
         record = require_repo(token, "write" if writes else "read", record, what)
         actor = self.s.host.actor(record.id, record.path)
         max_object_size = self.s.settings.max_object_size
