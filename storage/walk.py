@@ -14,6 +14,14 @@ Rules:
   (excluded commits that are parents of sent ones, plus the exclude tips themselves),
   which is what the client certainly has; that set is also what a thin pack may use as
   delta bases.
+- "What the client has" is never computed by reading whole edge trees (that is the whole
+  repository for a one-file change): ``mark_changed_paths`` walks the sent commits' trees
+  and the parent edges' trees side by side by path and reads only paths where a sent tree
+  differs from every edge tree there (git's "sparse" walk). Everything it marks is read
+  from an edge tree, so the marked set is always a subset of what the client has: a
+  missed object is impossible, an object the client has at another path may be sent
+  (waste, never an error). Work and memory scale with the change, not the repository.
+  Exclude tips that are not parents of sent commits only contribute their root tree id.
 """
 
 from __future__ import annotations
@@ -91,6 +99,7 @@ class CommitWalk:
     commits: list[Oid]  # the included commits, newest first (roughly)
     edges: set[Oid]  # excluded commits bordering the included ones, plus exclude tips
     uninteresting: set[Oid] = field(default_factory=set)  # every excluded commit seen
+    parent_edges: set[Oid] = field(default_factory=set)  # excluded parents of included commits
 
 
 def commit_difference(
@@ -176,13 +185,13 @@ def commit_difference(
                 push(parent, False)
 
     commits = [oid for oid in order if not state[oid]]  # order holds no dropped commit
-    edges = set(excluded_tips)
+    parent_edges: set[Oid] = set()
     for oid in commits:
         for parent in parents(oid):
             if state.get(parent):
-                edges.add(parent)
+                parent_edges.add(parent)
     uninteresting = {oid for oid, excl in state.items() if excl}
-    return CommitWalk(commits, edges, uninteresting)
+    return CommitWalk(commits, parent_edges | set(excluded_tips), uninteresting, parent_edges)
 
 
 def _tree_children(reader: ObjectReader, oid: Oid) -> tuple[list[Oid], list[Oid]]:
@@ -196,6 +205,74 @@ def _tree_children(reader: ObjectReader, oid: Oid) -> tuple[list[Oid], list[Oid]
     return [trees[i : i + 20] for i in range(0, len(trees), 20)], [
         blobs[i : i + 20] for i in range(0, len(blobs), 20)
     ]
+
+
+_TREE_MODE = 0o040000
+
+
+def _tree_entries(reader: ObjectReader, oid: Oid) -> tuple[list[Oid], list[Oid], list[tuple[bytes, Oid]]]:
+    """(subtree ids, blob ids, (name, subtree id) pairs) of tree ``oid``."""
+    obj_type, data = reader.get_object(oid)
+    if obj_type != ObjType.TREE:
+        raise ObjectCorrupt(f"{oid.hex()} is a {obj_type.name.lower()}, not a tree", oid)
+    try:
+        packed_trees, packed_blobs = native.tree_links(data)  # validates every entry
+    except native.TreeError as exc:
+        raise ObjectCorrupt(f"tree {oid.hex()}: {exc}", oid) from None
+    trees = [packed_trees[i : i + 20] for i in range(0, len(packed_trees), 20)]
+    blobs = [packed_blobs[i : i + 20] for i in range(0, len(packed_blobs), 20)]
+    named: list[tuple[bytes, Oid]] = []
+    if trees:
+        find = data.find
+        pos, size = 0, len(data)
+        while pos < size:  # entries are well-formed here: tree_links accepted them
+            space = find(b" ", pos)
+            nul = find(b"\0", space + 1)
+            mode = data[pos:space]
+            if mode == b"40000" or (mode != b"100644" and int(mode, 8) & 0o170000 == _TREE_MODE):
+                named.append((data[space + 1 : nul], data[nul + 1 : nul + 21]))
+            pos = nul + 21
+        if [sub for _, sub in named] != trees:
+            raise ObjectCorrupt(f"tree {oid.hex()}: entries disagree with the scanner", oid)
+    return trees, blobs, named
+
+
+def mark_changed_paths(
+    reader: ObjectReader, new_roots: Iterable[Oid], have_roots: Iterable[Oid], has: set[Oid]
+) -> None:
+    """Add to ``has`` the trees ``have_roots`` and the entries of every tree of theirs at a
+    path where some tree of ``new_roots`` (not yet in ``has``) sits too.
+
+    Trees are grouped by path from the roots down, depth first: a group is read only when
+    it holds both a new tree the client is not known to have and at least one have tree.
+    Everything added comes out of a have tree, so ``has`` stays within what the client
+    has; what is read is bounded by the paths that changed (times the number of distinct
+    have trees there), not by the size of the trees."""
+    haves = list(dict.fromkeys(have_roots))
+    has.update(haves)
+    stack: list[tuple[list[Oid], list[Oid]]] = [(list(dict.fromkeys(new_roots)), haves)]
+    while stack:
+        news, olds = stack.pop()
+        news = [t for t in news if t not in has]
+        if not news or not olds:
+            continue
+        by_name: dict[bytes, tuple[list[Oid], list[Oid]]] = {}
+        for old in olds:
+            trees, blobs, named = _tree_entries(reader, old)
+            has.update(blobs)
+            has.update(trees)
+            for name, sub in named:
+                group = by_name.get(name)
+                if group is None:
+                    by_name[name] = ([], [sub])
+                elif sub not in group[1]:
+                    group[1].append(sub)
+        for new in news:
+            for name, sub in _tree_entries(reader, new)[2]:
+                group = by_name.get(name)
+                if group is not None and sub not in has and sub not in group[0]:
+                    group[0].append(sub)
+        stack.extend(group for group in by_name.values() if group[0])
 
 
 def mark_trees(reader: ObjectReader, roots: Iterable[Oid], seen: set[Oid]) -> None:
@@ -349,8 +426,13 @@ def enumerate_objects(
             have_commits.append(target)
 
     walk = commit_difference(cache, commit_wants, have_commits, grafts)
-    client_has: set[Oid] = set()
-    mark_trees(reader, (cache.commit(edge).tree for edge in walk.edges), client_has)
+    client_has: set[Oid] = {cache.commit(edge).tree for edge in walk.edges - walk.parent_edges}
+    mark_changed_paths(
+        reader,
+        [cache.commit(commit).tree for commit in walk.commits],
+        [cache.commit(edge).tree for edge in walk.parent_edges],
+        client_has,
+    )
     send.extend(walk.commits)
     collector = TreeCollector(reader, client_has, filt)
     for oid, obj_type in explicit:
