@@ -36,6 +36,7 @@ from storage.model import EntryKind, ObjType, Oid, StoredEntry
 FLUSH_SIZE = 64 * 1024
 WHOLE_PIECE = FLUSH_SIZE  # pieces handed to ``write`` by the verbatim whole-store path
 SCAN_RATIO = 4  # scan every stored entry when sending more than 1/SCAN_RATIO of them
+SCAN_MIN = 1024  # below this many objects, point lookups always win (and no COUNT(*) is run)
 
 
 class PackSource(Protocol):
@@ -115,7 +116,7 @@ def decode_entry_size(header: bytes) -> int:
 def order_entries(source: PackSource, send: Iterable[Oid], send_set: set[Oid]) -> list[StoredEntry]:
     """The stored entries of ``send`` in (pack_id, offset) order; raises MissingObject."""
     found: list[StoredEntry] = []
-    if len(send_set) * SCAN_RATIO > source.object_count():
+    if len(send_set) >= SCAN_MIN and len(send_set) * SCAN_RATIO > source.object_count():
         seen: set[Oid] = set()
         for entry in source.iter_entries():
             if entry.oid in send_set and entry.oid not in seen:
