@@ -22,6 +22,8 @@ Rules:
   missed object is impossible, an object the client has at another path may be sent
   (waste, never an error). Work and memory scale with the change, not the repository.
   Exclude tips that are not parents of sent commits only contribute their root tree id.
+  A shallow fetch (client shallows, a deepen) marks every edge's whole tree instead, as
+  git does for shallow clients (``--objects-edge-aggressive``): the sets stay git's.
 """
 
 from __future__ import annotations
@@ -426,13 +428,18 @@ def enumerate_objects(
             have_commits.append(target)
 
     walk = commit_difference(cache, commit_wants, have_commits, grafts)
-    client_has: set[Oid] = {cache.commit(edge).tree for edge in walk.edges - walk.parent_edges}
-    mark_changed_paths(
-        reader,
-        [cache.commit(commit).tree for commit in walk.commits],
-        [cache.commit(edge).tree for edge in walk.parent_edges],
-        client_has,
-    )
+    client_has: set[Oid] = set()
+    if grafts or extra_haves or extra_wants:
+        # a shallow fetch: every edge's whole tree, as git's --objects-edge-aggressive
+        mark_trees(reader, (cache.commit(edge).tree for edge in walk.edges), client_has)
+    else:
+        client_has.update(cache.commit(edge).tree for edge in walk.edges - walk.parent_edges)
+        mark_changed_paths(
+            reader,
+            [cache.commit(commit).tree for commit in walk.commits],
+            [cache.commit(edge).tree for edge in walk.parent_edges],
+            client_has,
+        )
     send.extend(walk.commits)
     collector = TreeCollector(reader, client_has, filt)
     for oid, obj_type in explicit:
