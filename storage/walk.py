@@ -250,15 +250,16 @@ def mark_changed_paths(
     Everything added comes out of a have tree, so ``has`` stays within what the client
     has; what is read is bounded by the paths that changed (times the number of distinct
     have trees there), not by the size of the trees."""
-    haves = list(dict.fromkeys(have_roots))
+    haves = dict.fromkeys(have_roots)
     has.update(haves)
-    stack: list[tuple[list[Oid], list[Oid]]] = [(list(dict.fromkeys(new_roots)), haves)]
+    # a group: (new trees, have trees) at one path, as insertion-ordered sets
+    stack: list[tuple[dict[Oid, None], dict[Oid, None]]] = [(dict.fromkeys(new_roots), haves)]
     while stack:
         news, olds = stack.pop()
-        news = [t for t in news if t not in has]
-        if not news or not olds:
+        fresh = [t for t in news if t not in has]
+        if not fresh or not olds:
             continue
-        by_name: dict[bytes, tuple[list[Oid], list[Oid]]] = {}
+        by_name: dict[bytes, tuple[dict[Oid, None], dict[Oid, None]]] = {}
         for old in olds:
             trees, blobs, named = _tree_entries(reader, old)
             has.update(blobs)
@@ -266,14 +267,14 @@ def mark_changed_paths(
             for name, sub in named:
                 group = by_name.get(name)
                 if group is None:
-                    by_name[name] = ([], [sub])
-                elif sub not in group[1]:
-                    group[1].append(sub)
-        for new in news:
+                    by_name[name] = ({}, {sub: None})
+                else:
+                    group[1][sub] = None
+        for new in fresh:
             for name, sub in _tree_entries(reader, new)[2]:
                 group = by_name.get(name)
-                if group is not None and sub not in has and sub not in group[0]:
-                    group[0].append(sub)
+                if group is not None and sub not in has:
+                    group[0][sub] = None
         stack.extend(group for group in by_name.values() if group[0])
 
 
