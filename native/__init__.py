@@ -8,17 +8,19 @@ Rules:
 - API: object_id(type, data), Sha1, sha1(data), delta_header(delta),
   delta_apply(base, delta), PackScanner(max_object_size=None) with feed/finish,
   ScannedEntry, and tree_links(data) -> (packed tree ids, packed blob ids) (its pure twin
-  lives in native.tree_pure). See docs/architecture.md "native/ API".
+  lives in native.tree_pure), and DeltaResolver: a pushed pack from scan to resolved rows
+  and checked links (pure twin in native.resolve_pure). See docs/architecture.md "native/ API".
 """
 
 from __future__ import annotations
 
 import os
 from types import ModuleType
+from typing import TYPE_CHECKING, TypeAlias
 
-from . import pure, tree_pure
+from . import pure, resolve_pure, tree_pure
 from .entry import ScannedEntry
-from .errors import DeltaError, NativeError, PackError, TreeError
+from .errors import DeltaError, NativeError, PackError, ResolveError, TreeError
 
 cext: ModuleType | None
 try:
@@ -38,13 +40,25 @@ delta_header = _impl.delta_header
 delta_apply = _impl.delta_apply
 PackScanner = _impl.PackScanner
 tree_links = cext.tree_links if _impl is cext and cext is not None else tree_pure.tree_links
+if TYPE_CHECKING:
+    from .cext import DeltaResolver as _CDeltaResolver
+
+    AnyDeltaResolver: TypeAlias = "resolve_pure.DeltaResolver | _CDeltaResolver"
+else:
+    AnyDeltaResolver = object
+DeltaResolver: type[AnyDeltaResolver] = (
+    cext.DeltaResolver if _impl is cext and cext is not None else resolve_pure.DeltaResolver
+)
 
 __all__ = [
     "IMPLEMENTATION",
+    "AnyDeltaResolver",
     "DeltaError",
+    "DeltaResolver",
     "NativeError",
     "PackError",
     "PackScanner",
+    "ResolveError",
     "ScannedEntry",
     "Sha1",
     "TreeError",
@@ -53,6 +67,7 @@ __all__ = [
     "delta_header",
     "object_id",
     "pure",
+    "resolve_pure",
     "sha1",
     "tree_links",
     "tree_pure",

@@ -61,6 +61,46 @@ void gs_sha1dc_init(gs_sha1dc_ctx *ctx);
 void gs_sha1dc_update(gs_sha1dc_ctx *ctx, const char *data, size_t len);
 int gs_sha1dc_digest(const gs_sha1dc_ctx *ctx, uint8_t out[20]);
 int gs_sha1dc_object_id(int type, const char *data, size_t len, uint8_t out[20]);
+typedef struct {
+    uint64_t offset;
+    uint64_t size;
+    uint64_t length;
+    uint32_t header_len;
+    uint32_t crc32;
+    uint32_t depth;
+    int type;
+    int kind;
+    int has_base;
+    uint8_t oid[20];
+    uint8_t base[20];
+} gs_resolved;
+typedef struct {
+    uint32_t index;
+    int type;
+    uint8_t oid[20];
+    const uint8_t *data;
+    size_t len;
+} gs_parse;
+typedef struct gs_resolver gs_resolver;
+gs_resolver *gs_resolver_new(uint64_t max_object_size, uint64_t cache_bytes);
+void gs_resolver_free(gs_resolver *r);
+const char *gs_resolver_error(const gs_resolver *r);
+int gs_resolver_feed(gs_resolver *r, const char *data, size_t len);
+int gs_resolver_finish(gs_resolver *r, uint8_t checksum[20]);
+uint64_t gs_resolver_entries(const gs_resolver *r);
+uint64_t gs_resolver_deltas(const gs_resolver *r);
+uint64_t gs_resolver_deltas_done(const gs_resolver *r);
+void gs_resolver_set_fd(gs_resolver *r, int fd);
+int gs_resolver_next(gs_resolver *r, gs_resolved *out, size_t cap, size_t *nout, gs_parse *parse);
+int gs_resolver_add_links(gs_resolver *r, uint32_t src, const char *oids, const char *types, size_t n);
+size_t gs_resolver_pending_bases(const gs_resolver *r, uint8_t *out, size_t cap);
+int gs_resolver_add_base(gs_resolver *r, const char *oid, int type, const char *data, size_t len,
+                         uint32_t depth);
+int gs_resolver_first_unresolved(const gs_resolver *r, uint64_t *offset, int *kind, uint8_t base[20]);
+int gs_resolver_wrong_link(const gs_resolver *r, uint8_t src[20], uint8_t oid[20], int *want, int *got);
+size_t gs_resolver_external_links(const gs_resolver *r, uint64_t *cursor, uint8_t *srcs, uint8_t *oids,
+                                  uint8_t *types, size_t cap);
+size_t gs_resolver_unnamed(const gs_resolver *r, uint64_t *cursor, uint8_t *oids, size_t cap);
 """
 
 
@@ -84,14 +124,20 @@ def make_builder(absolute_paths: bool = False) -> FFI:
 ffibuilder = make_builder()
 
 
-def build_in_place() -> str:
-    """Compile into build/cffi and copy the module next to this file; returns its path."""
+def build_in_place(tmpdir: str | None = None) -> str:
+    """Compile into ``tmpdir`` (default build/cffi) and move the module next to this file;
+    returns its path. The old file is replaced by a rename, never rewritten: running
+    processes that mapped it keep the old inode."""
     os.chdir(_ROOT)
-    built = make_builder(absolute_paths=True).compile(tmpdir=os.path.join("build", "cffi"), verbose=False)
+    built = make_builder(absolute_paths=True).compile(
+        tmpdir=tmpdir or os.path.join("build", "cffi"), verbose=False
+    )
     dest = os.path.join(_ROOT, "native", os.path.basename(built))
-    shutil.copy2(built, dest)
+    staged = dest + ".new"
+    shutil.copy2(built, staged)
+    os.replace(staged, dest)
     return dest
 
 
 if __name__ == "__main__":
-    sys.stdout.write(build_in_place() + "\n")
+    sys.stdout.write(build_in_place(sys.argv[1] if len(sys.argv) > 1 else None) + "\n")

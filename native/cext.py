@@ -10,13 +10,16 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ._native import ffi, lib  # ImportError when not built
 from .entry import ScannedEntry
-from .errors import DeltaError, PackError, TreeError
+from .errors import DeltaError, PackError, ResolveError, TreeError
+from .resolve_pure import ParseRequest, ResolvedRow
 
 __all__ = [
+    "DeltaResolver",
     "PackScanner",
     "ScannedEntry",
     "Sha1",
@@ -185,3 +188,149 @@ def tree_links(data: bytes) -> tuple[bytes, bytes]:
     if rc != 0:
         raise TreeError(_TREE_ERRORS.get(rc, "bad tree"), int(counts[2]))
     return ffi.buffer(trees, 20 * counts[0])[:], ffi.buffer(blobs, 20 * counts[1])[:]
+
+
+_RES_ERRORS = {-1: "corrupt", -2: "limit", -3: "format", -4: "nomem", -5: "io"}
+_ROW_BATCH = 512
+
+
+class DeltaResolver:
+    """A pushed pack from scan to resolved rows and checked links; see native.resolve_pure
+    (the twin, whose docstrings state the contract) and native/src/resolve.c."""
+
+    def __init__(self, max_object_size: int | None = None, cache_bytes: int = 32 << 20) -> None:
+        limit = _NO_LIMIT if max_object_size is None else max(0, min(max_object_size, _NO_LIMIT))
+        r = lib.gs_resolver_new(limit, max(0, cache_bytes))
+        if r == ffi.NULL:
+            raise MemoryError("cannot allocate a pack resolver")
+        self._r = ffi.gc(r, lib.gs_resolver_free)
+        self._rows = ffi.new("gs_resolved[]", _ROW_BATCH)
+        self._nout = ffi.new("size_t *")
+        self._parse = ffi.new("gs_parse *")
+        self._fd: int | None = None
+
+    def _error(self, rc: int) -> Exception:
+        msg = ffi.string(lib.gs_resolver_error(self._r)).decode("utf-8", "replace")
+        if rc == -4:
+            return MemoryError(msg)
+        return ResolveError(_RES_ERRORS.get(rc, "corrupt"), msg)
+
+    def feed(self, data: bytes) -> None:
+        src = _buf(data)
+        rc = lib.gs_resolver_feed(self._r, src, len(src))
+        if rc:
+            raise PackError(ffi.string(lib.gs_resolver_error(self._r)).decode("utf-8", "replace"))
+
+    def finish(self) -> bytes:
+        out = ffi.new("uint8_t[20]")
+        rc = lib.gs_resolver_finish(self._r, out)
+        if rc:
+            if rc == -4:
+                raise MemoryError("out of memory")
+            raise PackError(ffi.string(lib.gs_resolver_error(self._r)).decode("utf-8", "replace"))
+        return ffi.buffer(out, 20)[:]
+
+    @property
+    def entries(self) -> int:
+        return int(lib.gs_resolver_entries(self._r))
+
+    @property
+    def deltas(self) -> int:
+        return int(lib.gs_resolver_deltas(self._r))
+
+    @property
+    def deltas_done(self) -> int:
+        return int(lib.gs_resolver_deltas_done(self._r))
+
+    def start(self, fd: int) -> None:
+        self._fd = fd
+        lib.gs_resolver_set_fd(self._r, fd)
+
+    def next_rows(self) -> tuple[list[ResolvedRow], ParseRequest | None]:
+        rc = lib.gs_resolver_next(self._r, self._rows, _ROW_BATCH, self._nout, self._parse)
+        if rc < 0:
+            raise self._error(rc)
+        buf = ffi.buffer
+        rows = [
+            (
+                buf(e.oid, 20)[:],
+                e.type,
+                e.kind,
+                e.size,
+                e.offset,
+                e.length,
+                e.header_len,
+                e.crc32,
+                buf(e.base, 20)[:] if e.has_base else None,
+                e.depth,
+            )
+            for e in self._rows[0 : self._nout[0]]
+        ]
+        if rc == 1:
+            p = self._parse
+            return rows, (int(p.index), buf(p.oid, 20)[:], int(p.type), buf(p.data, p.len)[:])
+        return rows, None
+
+    def add_links(self, index: int, links: list[tuple[bytes, int]]) -> None:
+        if not links:
+            return
+        oids = b"".join(o for o, _ in links)
+        types = bytes(t for _, t in links)
+        if lib.gs_resolver_add_links(self._r, index, oids, types, len(links)):
+            raise MemoryError("out of memory")
+
+    def pending_bases(self) -> list[bytes]:
+        cap = max(1, self.deltas)
+        out = _alloc_raw("uint8_t[]", 20 * cap)
+        n = lib.gs_resolver_pending_bases(self._r, out, cap)
+        raw = ffi.buffer(out, 20 * n)[:]
+        return list(dict.fromkeys(raw[i : i + 20] for i in range(0, len(raw), 20)))
+
+    def add_base(self, oid: bytes, obj_type: int, data: bytes, depth: int) -> bool:
+        src = _buf(data)
+        rc = lib.gs_resolver_add_base(self._r, oid, obj_type, src, len(src), depth)
+        if rc < 0:
+            raise MemoryError("out of memory")
+        return rc == 1
+
+    def first_unresolved(self) -> tuple[int, int, bytes | None] | None:
+        off = ffi.new("uint64_t *")
+        kind = ffi.new("int *")
+        base = ffi.new("uint8_t[20]")
+        rc = lib.gs_resolver_first_unresolved(self._r, off, kind, base)
+        if rc == 0:
+            return None
+        return int(off[0]), int(kind[0]), ffi.buffer(base, 20)[:] if rc == 2 else None
+
+    def wrong_link(self) -> tuple[bytes, bytes, int, int] | None:
+        src = ffi.new("uint8_t[20]")
+        oid = ffi.new("uint8_t[20]")
+        want = ffi.new("int *")
+        got = ffi.new("int *")
+        if not lib.gs_resolver_wrong_link(self._r, src, oid, want, got):
+            return None
+        return ffi.buffer(src, 20)[:], ffi.buffer(oid, 20)[:], int(want[0]), int(got[0])
+
+    def external_links(self, batch: int = 4096) -> Iterator[list[tuple[bytes, bytes, int]]]:
+        cursor = ffi.new("uint64_t *")
+        srcs = _alloc_raw("uint8_t[]", 20 * batch)
+        oids = _alloc_raw("uint8_t[]", 20 * batch)
+        types = _alloc_raw("uint8_t[]", batch)
+        while True:
+            n = lib.gs_resolver_external_links(self._r, cursor, srcs, oids, types, batch)
+            if not n:
+                return
+            s = ffi.buffer(srcs, 20 * n)[:]
+            o = ffi.buffer(oids, 20 * n)[:]
+            t = ffi.buffer(types, n)[:]
+            yield [(s[20 * k : 20 * k + 20], o[20 * k : 20 * k + 20], t[k]) for k in range(n)]
+
+    def unnamed(self, batch: int = 4096) -> Iterator[list[bytes]]:
+        cursor = ffi.new("uint64_t *")
+        oids = _alloc_raw("uint8_t[]", 20 * batch)
+        while True:
+            n = lib.gs_resolver_unnamed(self._r, cursor, oids, batch)
+            if not n:
+                return
+            o = ffi.buffer(oids, 20 * n)[:]
+            yield [o[20 * k : 20 * k + 20] for k in range(n)]

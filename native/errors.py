@@ -28,3 +28,13 @@ class TreeError(NativeError):
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(f"{message} at byte {offset}")
         self.offset = offset
+
+
+class ResolveError(NativeError):
+    """Delta resolution failed; ``kind`` says how: "corrupt" (a delta does not apply, a
+    collision attack), "limit" (a result exceeds max_object_size), "format" (the pack's
+    bytes went bad on reading back) or "io" (they could not be read back)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind

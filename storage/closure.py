@@ -1,13 +1,13 @@
 """The closure check of one ingest: every object a new object names must be stored.
 
 Rules:
-- New commits, trees and tags are parsed (storage.objlinks) as resolution produces them;
-  their links go to the ``links`` TEMP table in batches, never into an unbounded set. A
-  bounded window of recent (target, type) pairs drops repeats before SQL sees them: the
-  trees of consecutive commits name mostly the same blobs (4x fewer rows on real history).
-- After resolution one anti-join against ``objects`` finds links to absent objects and
-  one join finds links to objects of the wrong type. Only the few links absent from this
-  store are looked up in the alternates.
+- Links are gathered by native.DeltaResolver as objects resolve (trees parsed in C,
+  commits and tags by storage.resolve through storage.objlinks); each distinct target
+  is kept once, in C, with the type it is named as and the first object naming it.
+- After resolution: a link to an object of the pack (or a thin base) of another type is
+  ObjectCorrupt; the links to ids outside the pack go to the ``links`` TEMP table in
+  batches, and one join against ``objects`` finds wrong types, one anti-join absent
+  objects. Only the few links absent from this store are looked up in the alternates.
 - Gitlinks (mode 160000) are not links: they name commits of other repositories.
 - ``unnamed(pack_id)`` lists the new objects (``objects`` rows of this pack) that no object
   of the pack names: the tips of the pushed history. When they are all pushed ref values,
@@ -22,59 +22,50 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+import native
 from storage.errors import MissingObject, ObjectCorrupt
 from storage.model import ObjType, Oid
-from storage.objlinks import links
 
-LINKS_DDL = ("CREATE TEMP TABLE links(src BLOB NOT NULL, oid BLOB NOT NULL, type INTEGER NOT NULL)",)
+LINKS_DDL = (
+    "CREATE TEMP TABLE links(src BLOB NOT NULL, oid BLOB NOT NULL, type INTEGER NOT NULL)",
+    "CREATE TEMP TABLE unnamed(oid BLOB NOT NULL)",
+)
+DROP_DDL = ("DROP TABLE IF EXISTS temp.links", "DROP TABLE IF EXISTS temp.unnamed")
 
 # Type of an object found only in an alternate store, or None.
 AlternateType = Callable[[Oid], ObjType | None]
 
-_BATCH = 5000
-_RECENT = 1 << 16  # bound of the window in which repeated links are dropped
+
+def _wrong_type(src: bytes, oid: bytes, want: int, got: int) -> ObjectCorrupt:
+    return ObjectCorrupt(
+        f"object {src.hex()} names {oid.hex()} as a {ObjType(want).name.lower()},"
+        f" but it is a {ObjType(got).name.lower()}",
+        src,
+    )
 
 
 class ClosureCheck:
-    def __init__(self, conn: sqlite3.Connection, alternate_type: AlternateType) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, alternate_type: AlternateType, resolver: native.AnyDeltaResolver
+    ) -> None:
         self._conn = conn
         self._alternate_type = alternate_type
-        self._pending: list[tuple[Oid, Oid, int]] = []
-        self._recent: dict[Oid, int] = {}  # links recorded lately: target -> type
-
-    def add(self, oid: Oid, obj_type: int, data: bytes) -> None:
-        """Validate a new object and record what it names. Raises ObjectCorrupt."""
-        recent, pending = self._recent, self._pending
-        for target, t in links(obj_type, data, oid):
-            if recent.get(target) == t:
-                continue  # the same link again (an unchanged file in the next commit's tree)
-            if len(recent) >= _RECENT:
-                recent.clear()
-            recent[target] = t
-            pending.append((oid, target, t))
-        if len(pending) >= _BATCH:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            self._conn.executemany("INSERT INTO links(src, oid, type) VALUES (?, ?, ?)", self._pending)
-            self._pending.clear()
+        self._r = resolver
 
     def check(self) -> None:
         """Raise MissingObject or ObjectCorrupt unless every recorded link is satisfied."""
-        self._flush()
+        wrong = self._r.wrong_link()
+        if wrong is not None:
+            raise _wrong_type(*wrong)
         conn = self._conn
-        wrong = conn.execute(
+        for batch in self._r.external_links():
+            conn.executemany("INSERT INTO links(src, oid, type) VALUES (?, ?, ?)", batch)
+        found = conn.execute(
             "SELECT l.src, l.oid, l.type, o.type FROM links l JOIN objects o ON o.oid = l.oid"
             " WHERE o.type != l.type LIMIT 1"
         ).fetchone()
-        if wrong is not None:
-            src, oid, want, got = wrong
-            raise ObjectCorrupt(
-                f"object {bytes(src).hex()} names {bytes(oid).hex()} as a {ObjType(want).name.lower()},"
-                f" but it is a {ObjType(got).name.lower()}",
-                bytes(src),
-            )
+        if found is not None:
+            raise _wrong_type(bytes(found[0]), bytes(found[1]), found[2], found[3])
         cur = conn.execute(
             "SELECT l.src, l.oid, l.type FROM links l LEFT JOIN objects o ON o.oid = l.oid WHERE o.oid IS NULL"
             " AND NOT (l.type = ? AND l.src IN (SELECT oid FROM shallow))",
@@ -93,9 +84,12 @@ class ClosureCheck:
     def unnamed(self, pack_id: int, limit: int) -> list[Oid] | None:
         """New objects of pack ``pack_id`` that no object of the pack names; None when there
         are more than ``limit`` of them. Call after ``check``."""
-        self._flush()
-        rows = self._conn.execute(
-            "SELECT oid FROM objects WHERE pack_id = ? EXCEPT SELECT oid FROM links LIMIT ?",
+        conn = self._conn
+        for batch in self._r.unnamed():
+            conn.executemany("INSERT INTO unnamed(oid) VALUES (?)", [(o,) for o in batch])
+        rows = conn.execute(
+            "SELECT u.oid FROM unnamed u JOIN objects o ON o.oid = u.oid WHERE o.pack_id = ?"
+            " ORDER BY u.oid LIMIT ?",
             (pack_id, limit + 1),
         ).fetchall()
         if len(rows) > limit:

@@ -2,9 +2,12 @@
 
 Rules:
 - The pack is read in pieces from ``read_pack(n)`` (b"" at the end). Each piece goes to
-  ``chunks`` rows (storage.chunks) and to ``native.PackScanner``; the scanner's entries go
-  to the ``staging`` TEMP table in batches. The whole pack is never in memory.
-- Then storage.resolve turns staged entries into ``objects`` rows (every id computed by
+  ``chunks`` rows (storage.chunks), to an unlinked temporary file next to the database
+  (read back by the resolver with pread, dropped at the end), and to
+  ``native.DeltaResolver``, which scans it and keeps a fixed-size C record per entry
+  (64 bytes, plus ~40 bytes per distinct object id; see native/src/resolve.c). The
+  whole pack is never in memory.
+- Then storage.resolve turns the entries into ``objects`` rows (every id computed by
   us, never taken from the client) and storage.closure checks that every new object's
   links are stored.
 - Failure raises PackFormatError, ObjectCorrupt or MissingObject (GitUserError: the
@@ -17,24 +20,26 @@ Rules:
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import native
 from storage.chunks import ChunkWriter
-from storage.closure import LINKS_DDL, AlternateType, ClosureCheck
+from storage.closure import DROP_DDL, LINKS_DDL, AlternateType, ClosureCheck
 from storage.errors import PackFormatError
 from storage.model import Oid
-from storage.resolve import STAGING_DDL, BaseSource, Resolver
+from storage.resolve import BaseSource, Resolver
 from storage.schema import SEQ_BITS
 
 ReadFn = Callable[[int], bytes]
 ProgressFn = Callable[[str], None]
 
 READ_SIZE = 1 << 20
-_STAGE_BATCH = 2000
 MAX_UNNAMED = 4096
 
 
@@ -49,8 +54,17 @@ class IngestStats:
 
 
 def drop_temp_tables(conn: sqlite3.Connection) -> None:
-    conn.execute("DROP TABLE IF EXISTS temp.staging")
-    conn.execute("DROP TABLE IF EXISTS temp.links")
+    conn.execute("DROP TABLE IF EXISTS temp.staging")  # left by older versions
+    for stmt in DROP_DDL:
+        conn.execute(stmt)
+
+
+def _temp_dir(conn: sqlite3.Connection) -> str | None:
+    """The database's directory (same disk as the pack's chunk rows), or the default."""
+    for _, name, path in conn.execute("PRAGMA database_list"):
+        if name == "main" and path:
+            return os.path.dirname(path)
+    return None
 
 
 def ingest_pack(
@@ -69,78 +83,72 @@ def ingest_pack(
     base or linked object absent).
     """
     drop_temp_tables(conn)
-    for stmt in (*STAGING_DDL, *LINKS_DDL):
+    for stmt in LINKS_DDL:
         conn.execute(stmt)
     try:
-        pack_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM packs").fetchone()[0]
-        size, count, checksum = _stream(conn, pack_id, read_pack, max_object_size)
-        if count == 0:
-            conn.execute("DELETE FROM chunks WHERE id >= ?", (pack_id << SEQ_BITS,))
-            return IngestStats(None, size, 0, 0)
-        closure = ClosureCheck(conn, alternate_type)
-        resolver = Resolver(conn, pack_id, store, closure.add, progress, cache_bytes, max_object_size)
-        resolver.run()
-        closure.check()
-        if resolver.new_objects == 0:  # every object was already stored: keep no dead pack
-            conn.execute("DELETE FROM chunks WHERE id >= ?", (pack_id << SEQ_BITS,))
-            return IngestStats(None, size, count, 0)
-        conn.execute(
-            "INSERT INTO packs(id, size, object_count, checksum, created_at) VALUES (?, ?, ?, ?, ?)",
-            (pack_id, size, count, checksum, time.time_ns() // 1000),
-        )
-        unnamed = closure.unnamed(pack_id, MAX_UNNAMED)
-        return IngestStats(
-            pack_id, size, count, resolver.new_objects, None if unnamed is None else tuple(unnamed)
-        )
+        with tempfile.TemporaryFile(dir=_temp_dir(conn)) as spool:
+            return _ingest(
+                conn, read_pack, store, alternate_type, progress, max_object_size, cache_bytes, spool
+            )
     finally:
         drop_temp_tables(conn)
 
 
+def _ingest(
+    conn: sqlite3.Connection,
+    read_pack: ReadFn,
+    store: BaseSource,
+    alternate_type: AlternateType,
+    progress: ProgressFn | None,
+    max_object_size: int | None,
+    cache_bytes: int,
+    spool: BinaryIO,
+) -> IngestStats:
+    pack_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM packs").fetchone()[0]
+    resolver = native.DeltaResolver(max_object_size, cache_bytes)
+    size, checksum = _stream(conn, pack_id, read_pack, resolver, spool)
+    count = resolver.entries
+    if count == 0:
+        conn.execute("DELETE FROM chunks WHERE id >= ?", (pack_id << SEQ_BITS,))
+        return IngestStats(None, size, 0, 0)
+    spool.flush()
+    resolver.start(spool.fileno())
+    resolution = Resolver(conn, pack_id, store, resolver, progress)
+    resolution.run()
+    closure = ClosureCheck(conn, alternate_type, resolver)
+    closure.check()
+    if resolution.new_objects == 0:  # every object was already stored: keep no dead pack
+        conn.execute("DELETE FROM chunks WHERE id >= ?", (pack_id << SEQ_BITS,))
+        return IngestStats(None, size, count, 0)
+    conn.execute(
+        "INSERT INTO packs(id, size, object_count, checksum, created_at) VALUES (?, ?, ?, ?, ?)",
+        (pack_id, size, count, checksum, time.time_ns() // 1000),
+    )
+    unnamed = closure.unnamed(pack_id, MAX_UNNAMED)
+    return IngestStats(
+        pack_id, size, count, resolution.new_objects, None if unnamed is None else tuple(unnamed)
+    )
+
+
 def _stream(
-    conn: sqlite3.Connection, pack_id: int, read_pack: ReadFn, max_object_size: int | None
-) -> tuple[int, int, bytes]:
-    """Copy the pack into chunk rows and staging rows; returns (size, entries, checksum)."""
-    scanner = native.PackScanner(max_object_size)
+    conn: sqlite3.Connection,
+    pack_id: int,
+    read_pack: ReadFn,
+    resolver: native.AnyDeltaResolver,
+    spool: BinaryIO,
+) -> tuple[int, bytes]:
+    """Copy the pack into chunk rows, the spool file and the resolver; returns (size, checksum)."""
     writer = ChunkWriter(conn, pack_id)
-    batch: list[tuple[object, ...]] = []
-    count = 0
     try:
         while True:
             data = read_pack(READ_SIZE)
             if not data:
                 break
-            for e in scanner.feed(data):
-                batch.append(
-                    (
-                        e.offset,
-                        e.kind,
-                        e.size,
-                        e.header_len,
-                        e.length,
-                        e.crc32,
-                        e.base_offset if e.kind == 6 else None,
-                        e.base_oid,
-                        e.oid,
-                    )
-                )
+            resolver.feed(data)
             writer.write(data)
-            if len(batch) >= _STAGE_BATCH:
-                count += _stage(conn, batch)
-        checksum = scanner.finish()
+            spool.write(data)
+        checksum = resolver.finish()
     except native.PackError as exc:
         raise PackFormatError(str(exc)) from None
-    count += _stage(conn, batch)
     writer.close()
-    return writer.size, count, checksum
-
-
-def _stage(conn: sqlite3.Connection, batch: list[tuple[object, ...]]) -> int:
-    n = len(batch)
-    if n:
-        conn.executemany(
-            "INSERT INTO staging(offset, kind, size, header_len, length, crc32, base_offset, base_oid, oid)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            batch,
-        )
-        batch.clear()
-    return n
+    return writer.size, checksum

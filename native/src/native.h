@@ -89,4 +89,58 @@ int64_t gs_scanner_object_count(const gs_scanner *s);  /* -1 until the header is
 int gs_tree_links(const void *data, size_t len, uint8_t *trees, size_t *ntrees,
                   uint8_t *blobs, size_t *nblobs, size_t *err_pos);
 
+/* ---- resolver: a pushed pack from scan to resolved rows and checked links (resolve.c) ---- */
+#define GS_RES_CORRUPT (-1) /* a delta does not apply, or a collision attack */
+#define GS_RES_LIMIT (-2)   /* a delta's result exceeds max_object_size */
+#define GS_RES_FORMAT (-3)  /* the pack is malformed (scanner), or zlib data went bad */
+#define GS_RES_NOMEM (-4)
+#define GS_RES_IO (-5)      /* the pack file could not be read back */
+
+typedef struct {
+    uint64_t offset;
+    uint64_t size;
+    uint64_t length;
+    uint32_t header_len;
+    uint32_t crc32;
+    uint32_t depth;
+    int type;
+    int kind;
+    int has_base;
+    uint8_t oid[20];
+    uint8_t base[20];
+} gs_resolved;
+
+typedef struct {
+    uint32_t index;
+    int type;
+    uint8_t oid[20];
+    const uint8_t *data;
+    size_t len;
+} gs_parse;
+
+typedef struct gs_resolver gs_resolver;
+gs_resolver *gs_resolver_new(uint64_t max_object_size, uint64_t cache_bytes);
+void gs_resolver_free(gs_resolver *r);
+const char *gs_resolver_error(const gs_resolver *r);
+int gs_resolver_feed(gs_resolver *r, const void *data, size_t len);
+int gs_resolver_finish(gs_resolver *r, uint8_t checksum[20]);
+uint64_t gs_resolver_entries(const gs_resolver *r);
+uint64_t gs_resolver_deltas(const gs_resolver *r);
+uint64_t gs_resolver_deltas_done(const gs_resolver *r);
+void gs_resolver_set_fd(gs_resolver *r, int fd);
+/* 0: rows written (none: all done), 1: rows, then *parse wants parsing by the caller
+ * (valid until the next call); < 0: GS_RES_* error, message in gs_resolver_error. */
+int gs_resolver_next(gs_resolver *r, gs_resolved *out, size_t cap, size_t *nout, gs_parse *parse);
+int gs_resolver_add_links(gs_resolver *r, uint32_t src, const void *oids, const void *types, size_t n);
+size_t gs_resolver_pending_bases(const gs_resolver *r, uint8_t *out, size_t cap);
+/* 1: the base was awaited and its subtree is queued (call next); 0: nothing awaits it. */
+int gs_resolver_add_base(gs_resolver *r, const void *oid, int type, const void *data, size_t len,
+                         uint32_t depth);
+/* 0: everything resolved; 1: the first unresolved entry is an ofs-delta; 2: a ref-delta. */
+int gs_resolver_first_unresolved(const gs_resolver *r, uint64_t *offset, int *kind, uint8_t base[20]);
+int gs_resolver_wrong_link(const gs_resolver *r, uint8_t src[20], uint8_t oid[20], int *want, int *got);
+size_t gs_resolver_external_links(const gs_resolver *r, uint64_t *cursor, uint8_t *srcs, uint8_t *oids,
+                                  uint8_t *types, size_t cap);
+size_t gs_resolver_unnamed(const gs_resolver *r, uint64_t *cursor, uint8_t *oids, size_t cap);
+
 #endif

@@ -122,3 +122,5 @@ def use_native(impl: str, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.skip("native C extension not built")
     for name in ("PackScanner", "object_id", "delta_apply", "Sha1"):
         monkeypatch.setattr(native, name, getattr(module, name))
+    resolver = native.resolve_pure if impl == "python" else native.cext
+    monkeypatch.setattr(native, "DeltaResolver", resolver.DeltaResolver)
