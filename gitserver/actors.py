@@ -16,6 +16,10 @@ Rules:
 - The sweeper runs in a nursery owned by whoever calls ``ActorHost.run``: it hibernates
   actors idle past ``idle_timeout``; waking past ``max_resident`` evicts the least
   recently used idle actor.
+- A read connection's view remembers its last ``list_refs`` answer with the connection's
+  ``PRAGMA data_version``, and answers from it while that is unchanged: SQLite changes
+  it after any commit to the file by another connection (this actor's writer, another
+  process), so the answer is never stale; a no-op fetch's ls-refs then reads no rows.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import trio
 
 if TYPE_CHECKING:
+    from storage.model import Ref
     from storage.repo_store import RepoStore
     from storage.repository import Repository
 
@@ -49,13 +54,37 @@ _views: dict[int, Repository] = {}
 
 def _repository(store: RepoStore) -> Repository:
     """The repository view bound to ``store``; one per connection, so its caches live
-    as long as the connection does (they are keyed by the refs state, never stale)."""
+    as long as the connection does (they are keyed by the refs state, never stale).
+    Read connections get the ``list_refs`` memo of the module rules."""
     view = _views.get(id(store))
     if view is None or view.store is not store:
         from storage.repository import Repository
 
-        view = _views[id(store)] = Repository(store)
+        view = Repository(store)
+        if store.readonly:
+            view = _RefsMemo(view)  # type: ignore[assignment]
+        _views[id(store)] = view
     return view
+
+
+class _RefsMemo:
+    """A read connection's repository view whose ``list_refs`` is remembered while the
+    connection's ``PRAGMA data_version`` stays the same (module rules)."""
+
+    def __init__(self, inner: Repository) -> None:
+        self._inner = inner
+        self._refs: list[Ref] | None = None
+        self._version = -1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def list_refs(self) -> list[Ref]:
+        version = int(self._inner.store.connection.execute("PRAGMA data_version").fetchone()[0])
+        if self._refs is None or version != self._version:
+            self._refs = self._inner.list_refs()
+            self._version = version
+        return list(self._refs)
 
 
 def _close_store(store: RepoStore) -> None:

@@ -13,6 +13,12 @@ Rules:
 - The response starts (200, git content type, no-cache headers) on the driver's first
   write; an unexpected error before that is a 500, after it the body is just ended.
 - Wrong method: 405; wrong content type or encoding: 415; unknown service: 403.
+- Few thread crossings on small requests: an upload-pack request's first body message is
+  awaited in the event loop (under ``body_timeout``) before the driver starts, and the response start goes out
+  in the same crossing as the first body piece. A v2 ``ls-refs`` or ``object-info``
+  command (no progress to show) has its answer held, up to ``HOLD_MAX`` bytes, and sent
+  from the event loop when the driver returns; a v2 info/refs (capabilities only, no
+  refs) is built in the event loop.
 - ``limits`` (``smart_http.limits.GitLimits``) go to the drivers; ``body_timeout`` is
   enforced here: a client that sends no body byte for that long is cut off with
   ``BodyTimeout`` (408 when no response has started). The driver's thread then unwinds,
@@ -32,7 +38,7 @@ from typing import Any
 import trio
 
 from smart_http.backend import GitRepository, ReadFn, WriteFn
-from smart_http.discovery import SERVICES, advertise_refs, protocol_version
+from smart_http.discovery import SERVICES, advertise_refs, effective_version, protocol_version
 from smart_http.errors import ProtocolError, RemoteProtocolError
 from smart_http.limits import GitLimits
 from smart_http.receive_pack import serve_receive_pack
@@ -46,6 +52,9 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 OpenRepo = Callable[[bool], AbstractAsyncContextManager[GitRepository]]
+
+HOLD_MAX = 256 * 1024  # bytes of a small command's answer held until the driver returns
+_SMALL_COMMANDS = (b"command=ls-refs", b"command=object-info")
 
 NO_CACHE = [
     (b"cache-control", b"no-cache, max-age=0, must-revalidate"),
@@ -84,7 +93,14 @@ class _BodyBridge:
     """The driver's ReadFn and WriteFn, called from the worker thread."""
 
     def __init__(
-        self, receive: Receive, send: Send, content_type: str, gzip: bool, timeout: float | None = None
+        self,
+        receive: Receive,
+        send: Send,
+        content_type: str,
+        gzip: bool,
+        timeout: float | None = None,
+        first: Message | None = None,
+        prefetched: bool = False,
     ) -> None:
         self._receive = receive
         self._timeout = timeout
@@ -93,6 +109,10 @@ class _BodyBridge:
         self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
         self._pending = b""
         self._eof = False
+        self._first: Message | None = first  # prefetched in the event loop (None: timed out)
+        self._prefetched = prefetched
+        self.held: list[bytes] | None = None  # set to [] to hold a small answer (module rules)
+        self._held_size = 0
         self.started = False
 
     def read(self, n: int) -> bytes:
@@ -108,7 +128,10 @@ class _BodyBridge:
                 if self._inflate is not None and not self._inflate.eof:
                     raise RemoteProtocolError("request body: truncated gzip stream")
                 return b""
-            message = trio.from_thread.run(self._next_message)
+            if self._prefetched:
+                message, self._first, self._prefetched = self._first, None, False
+            else:
+                message = trio.from_thread.run(self._next_message)
             if message is None:
                 self._eof = True
                 raise BodyTimeout(f"request body: no data for {self._timeout:g} seconds, giving up")
@@ -136,16 +159,21 @@ class _BodyBridge:
     def write(self, data: bytes) -> None:
         if not data:
             return
-        self._start()
-        trio.from_thread.run(self._send, {"type": "http.response.body", "body": data, "more_body": True})
+        if self.held is not None:
+            self.held.append(bytes(data))
+            self._held_size += len(data)
+            if self._held_size <= HOLD_MAX:
+                return
+            data, self.held = b"".join(self.held), None
+        trio.from_thread.run(self.send_body, data, True)
 
-    def _start(self) -> None:
+    async def send_body(self, data: bytes, more: bool) -> None:
+        """(event loop) The response start if not sent yet, then ``data``."""
         if not self.started:
             self.started = True
             headers = [(b"content-type", self._content_type), *NO_CACHE]
-            trio.from_thread.run(
-                self._send, {"type": "http.response.start", "status": 200, "headers": headers}
-            )
+            await self._send({"type": "http.response.start", "status": 200, "headers": headers})
+        await self._send({"type": "http.response.body", "body": data, "more_body": more})
 
 
 async def serve_git(
@@ -172,7 +200,10 @@ async def serve_git(
             return
         version = protocol_version(_header(scope, b"git-protocol"))
         async with open_repo(False) as repo:
-            body = await trio.to_thread.run_sync(advertise_refs, repo, service, version, limiter=limiter)
+            if effective_version(service, version) == 2:  # capabilities only: no I/O
+                body = advertise_refs(repo, service, version)
+            else:
+                body = await trio.to_thread.run_sync(advertise_refs, repo, service, version, limiter=limiter)
         headers = [
             (b"content-type", f"application/x-{service}-advertisement".encode()),
             (b"content-length", b"%d" % len(body)),
@@ -197,11 +228,25 @@ async def serve_git(
     if encoding not in ("identity", "gzip", "x-gzip"):
         await _plain(send, 415, f"unsupported Content-Encoding {encoding}")
         return
+    # upload-pack only: a push takes the write lock first, and a stalled one holds it
+    # until ``body_timeout`` (the rule above), which its body must not bypass
+    prefetch = action == "git-upload-pack"
+    first = await _first_message(receive, limits.body_timeout) if prefetch else None
     bridge = _BodyBridge(
-        receive, send, f"application/x-{action}-result", encoding != "identity", limits.body_timeout
+        receive,
+        send,
+        f"application/x-{action}-result",
+        encoding != "identity",
+        limits.body_timeout,
+        first,
+        prefetch,
     )
     if action == "git-upload-pack":
         version = protocol_version(_header(scope, b"git-protocol"))
+        if version == 2 and encoding == "identity" and first is not None:
+            command = bytes(first.get("body", b""))[4:40]
+            if command.startswith(_SMALL_COMMANDS):
+                bridge.held = []
         run: Callable[[GitRepository], object] = functools.partial(
             _run_upload, read=bridge.read, write=bridge.write, version=version, limits=limits
         )
@@ -222,11 +267,16 @@ async def serve_git(
         if not bridge.started:
             await _plain(send, 500, "internal server error")
             return
-    if not bridge.started:
-        bridge.started = True
-        headers = [(b"content-type", f"application/x-{action}-result".encode()), *NO_CACHE]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    await bridge.send_body(b"".join(bridge.held or ()), False)
+
+
+async def _first_message(receive: Receive, timeout: float | None) -> Message | None:
+    """The request's first ASGI message; None when none came within ``timeout``."""
+    if timeout is None:
+        return await receive()
+    with trio.move_on_after(timeout):
+        return await receive()
+    return None
 
 
 def _run_upload(

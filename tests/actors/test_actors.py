@@ -128,3 +128,43 @@ async def test_a_burst_of_readers_leaves_only_a_few_connections_open(tmp_path: P
             nursery.start_soon(read)
     assert actor.open_connections == MAX_IDLE_READERS
     assert await actor.run_read(lambda s: s.refs()) == {}
+
+
+def _commit_on(store: RepoStore, ref: str, message: bytes) -> bytes:
+    """Write a one-commit history and point ``ref`` at it (creating or moving it)."""
+    from storage.model import ZERO_OID, ObjType, PushContext, RefCommand
+
+    tree = store.write_objects([(ObjType.TREE, b"")])[0]
+    body = b"tree %s\nauthor A <a@b> 0 +0000\ncommitter A <a@b> 0 +0000\n\n%s\n" % (
+        tree.hex().encode(),
+        message,
+    )
+    commit = store.write_objects([(ObjType.COMMIT, body)])[0]
+    old = store.refs().get(ref, ZERO_OID)
+    store.update_refs([RefCommand(old, commit, ref)], PushContext(via="api"))
+    return commit
+
+
+async def test_remembered_refs_never_stale(tmp_path: Path) -> None:
+    """A read connection's list_refs memo follows every commit: the actor's writer's,
+    and another process's (a separate connection on the file)."""
+    host = ActorHost(limiter=trio.CapacityLimiter(2), idle_timeout=60)
+    path = _make_repo(tmp_path, "m")
+    actor = host.actor("m", path)
+
+    async def refs() -> dict[str, bytes]:
+        async with actor.reading() as repo:
+            got = await trio.to_thread.run_sync(repo.list_refs)
+        return {r.name: r.oid for r in got}
+
+    assert await refs() == {}
+    first = await actor.run_write(_commit_on, "refs/heads/main", b"one")
+    assert (await refs())["refs/heads/main"] == first
+    assert (await refs())["refs/heads/main"] == first  # from the memo
+    other = RepoStore.open(path)  # another writer, as another process would be
+    try:
+        second = _commit_on(other, "refs/heads/main", b"two")
+    finally:
+        other.close()
+    assert (await refs())["refs/heads/main"] == second
+    await host.hibernate_all()
