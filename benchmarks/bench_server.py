@@ -67,7 +67,7 @@ def bench_size(size: str, args: argparse.Namespace, workdir: Path, rows: list[Ro
             print(row.progress_line(), flush=True)
         ours = next((t for t in targets if isinstance(t, Ours)), None)
         if ours is not None and args.wakes:
-            p50, p99 = actor_bench.wake_latency(ours.store_path("main"), args.wakes)
+            p50, p99 = actor_bench.wake_latency(ours.store_path("main"), args.wakes, [t.pid for t in targets])
             extra[size]["wake_p50_ms"] = p50 * 1000
             extra[size]["wake_p99_ms"] = p99 * 1000
             print(
