@@ -3,14 +3,15 @@
 Rules:
 - A request qualifies when it is "plain" (no haves, no shallow boundary or deepen, no
   filter, ofs-delta taken) on a store without alternates, and the objects it needs are
-  exactly every stored object. The last fact costs a walk; its verdict is remembered
-  process-wide (so it survives hibernation and serves every read connection), keyed by
-  the store path, the exact refs state, the wants, include-tag and the object count.
-  Any push, ref move or commit-API write changes the key, so a verdict is never stale.
+  exactly every stored object. The last fact is read from meta when a push recorded it
+  (below); otherwise it costs a walk, whose verdict is remembered process-wide (so it
+  survives hibernation and serves every read connection), keyed by the store path, the
+  exact refs state, the wants, include-tag and the object count. Any push, ref move or
+  commit-API write changes the key, so a verdict is never stale.
 - A ``blob:none`` request with the same wants shares the verdict: on a "yes" it is every
   stored commit, tree and tag, listed from the objects table in stored order.
-- A remembered "yes" skips the walk entirely: the first full clone after a change pays
-  one walk, later ones stream stored packs with no per-object work.
+- A recorded or remembered "yes" skips the walk entirely: pack reuse with no per-object
+  work. A remembered "no" (dead entries) wins over the recorded fact.
 - The memo is a bounded LRU guarded by a lock (worker threads share it).
 - The push-time fact: meta ``whole_reachable`` holds ``state_digest(refs, object count)``
   of a refs state at which every stored object is reachable from the refs. Only a push
