@@ -111,6 +111,11 @@ def recorded_whole(conn: sqlite3.Connection, refs: dict[str, Oid], object_count:
     return row is not None and isinstance(row[0], bytes) and row[0] == state_digest(refs, object_count)
 
 
+def has_record(conn: sqlite3.Connection) -> bool:
+    """Whether some state's fact is recorded at all (cheaper than matching it)."""
+    return conn.execute("SELECT 1 FROM meta WHERE key = ?", (META_KEY,)).fetchone() is not None
+
+
 def record_whole(conn: sqlite3.Connection, refs: dict[str, Oid], object_count: int | None) -> None:
     """Write the fact for this state (``None``: drop it). The caller holds the write transaction."""
     if object_count is None:

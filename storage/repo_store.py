@@ -488,6 +488,9 @@ class RepoStore:
         from the refs (or the store is empty); None when unknown. In the write transaction."""
         if self.alternate_paths() or self.shallow_commits():
             return None  # forks keep the walk; a shallow store's reachability is not plain
+        if not fullclone.has_record(self._conn):  # only an empty store can qualify: no COUNT(*)
+            empty = self._conn.execute("SELECT 1 FROM objects LIMIT 1").fetchone() is None
+            return ({}, 0) if empty and not self.refs() else None
         refs = self.refs()
         count = self.object_count()
         return (refs, count) if fullclone.recorded_whole(self._conn, refs, count) else None
