@@ -16,10 +16,14 @@ Rules:
 - The sweeper runs in a nursery owned by whoever calls ``ActorHost.run``: it hibernates
   actors idle past ``idle_timeout``; waking past ``max_resident`` evicts the least
   recently used idle actor.
-- A read connection's view remembers its last ``list_refs`` answer with the connection's
-  ``PRAGMA data_version``, and answers from it while that is unchanged: SQLite changes
-  it after any commit to the file by another connection (this actor's writer, another
-  process), so the answer is never stale; a no-op fetch's ls-refs then reads no rows.
+- A read connection's view remembers its last ``list_refs`` answer, and up to
+  ``ANSWERS`` whole small protocol answers (``smart_http.asgi.AnswerCache``: a v2
+  ls-refs request's bytes -> its response, at most ``ANSWER_MAX`` bytes each), with the
+  connection's ``PRAGMA data_version``, and answers from them while that is unchanged:
+  SQLite changes it after any commit to the file by another connection (this actor's
+  writer, another process), so nothing is ever stale. A no-op fetch's ls-refs is then
+  answered in the event loop (one ``data_version`` read, microseconds, no I/O: the
+  connection is the request's own, taken from the idle pool) without a worker thread.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 MAX_IDLE_READERS = 2  # read connections an awake actor keeps open between requests
+ANSWERS = 2  # small protocol answers remembered per read connection
+ANSWER_MAX = 64 * 1024  # bytes of one remembered answer
 
 
 def _open_store(path: Path, readonly: bool) -> RepoStore:
@@ -62,29 +68,50 @@ def _repository(store: RepoStore) -> Repository:
 
         view = Repository(store)
         if store.readonly:
-            view = _RefsMemo(view)  # type: ignore[assignment]
+            view = _ReadMemo(view)  # type: ignore[assignment]
         _views[id(store)] = view
     return view
 
 
-class _RefsMemo:
-    """A read connection's repository view whose ``list_refs`` is remembered while the
-    connection's ``PRAGMA data_version`` stays the same (module rules)."""
+class _ReadMemo:
+    """A read connection's repository view whose ``list_refs`` and small answers are
+    remembered while the connection's ``PRAGMA data_version`` stays the same (module rules)."""
 
     def __init__(self, inner: Repository) -> None:
         self._inner = inner
         self._refs: list[Ref] | None = None
         self._version = -1
+        self._answers: dict[bytes, bytes] = {}
+        self._answers_version = -1
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    def _data_version(self) -> int:
+        return int(self._inner.store.connection.execute("PRAGMA data_version").fetchone()[0])
+
     def list_refs(self) -> list[Ref]:
-        version = int(self._inner.store.connection.execute("PRAGMA data_version").fetchone()[0])
+        version = self._data_version()
         if self._refs is None or version != self._version:
             self._refs = self._inner.list_refs()
             self._version = version
         return list(self._refs)
+
+    def answer_for(self, request: bytes) -> tuple[bytes | None, int]:
+        """The remembered answer to ``request`` (None if none) and the stamp to pass to
+        ``remember`` for an answer computed from now on."""
+        version = self._data_version()
+        if version != self._answers_version:
+            self._answers.clear()
+            self._answers_version = version
+        return self._answers.get(request), version
+
+    def remember(self, request: bytes, answer: bytes, stamp: int) -> None:
+        if stamp != self._answers_version or len(answer) > ANSWER_MAX:
+            return
+        if len(self._answers) >= ANSWERS:
+            self._answers.pop(next(iter(self._answers)))
+        self._answers[request] = answer
 
 
 def _close_store(store: RepoStore) -> None:

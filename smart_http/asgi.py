@@ -19,6 +19,10 @@ Rules:
   command (no progress to show) has its answer held, up to ``HOLD_MAX`` bytes, and sent
   from the event loop when the driver returns; a v2 info/refs (capabilities only, no
   refs) is built in the event loop.
+- A repo that is an ``AnswerCache`` (gitserver.actors' read views) remembers such an
+  answer by the exact request bytes (a whole body of at most ``REQUEST_MAX`` bytes that
+  came in one message), stamped before the driver ran; a later identical request is
+  answered from it in the event loop when the repo says the stamp still holds.
 - ``limits`` (``smart_http.limits.GitLimits``) go to the drivers; ``body_timeout`` is
   enforced here: a client that sends no body byte for that long is cut off with
   ``BodyTimeout`` (408 when no response has started). The driver's thread then unwinds,
@@ -33,7 +37,7 @@ import logging
 import zlib
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import trio
 
@@ -54,6 +58,7 @@ Send = Callable[[Message], Awaitable[None]]
 OpenRepo = Callable[[bool], AbstractAsyncContextManager[GitRepository]]
 
 HOLD_MAX = 256 * 1024  # bytes of a small command's answer held until the driver returns
+REQUEST_MAX = 4096  # bytes of a request whose answer may be remembered
 _SMALL_COMMANDS = (b"command=ls-refs", b"command=object-info")
 
 NO_CACHE = [
@@ -61,6 +66,20 @@ NO_CACHE = [
     (b"pragma", b"no-cache"),
     (b"expires", b"Fri, 01 Jan 1980 00:00:00 GMT"),
 ]
+
+
+@runtime_checkable
+class AnswerCache(Protocol):
+    """Whole answers remembered by request bytes, valid while the repo is unchanged.
+    Both methods are called from the event loop and must not block."""
+
+    def answer_for(self, request: bytes) -> tuple[bytes | None, int]:
+        """The remembered answer (None if none), and a stamp of the repo's state now."""
+        ...
+
+    def remember(self, request: bytes, answer: bytes, stamp: int) -> None:
+        """Keep ``answer``, computed after ``stamp`` was taken, if the state still matches."""
+        ...
 
 
 class ClientDisconnected(RemoteProtocolError):
@@ -241,12 +260,19 @@ async def serve_git(
         first,
         prefetch,
     )
+    cache_key: bytes | None = None  # the request bytes, when its answer may be remembered
     if action == "git-upload-pack":
         version = protocol_version(_header(scope, b"git-protocol"))
         if version == 2 and encoding == "identity" and first is not None:
-            command = bytes(first.get("body", b""))[4:40]
-            if command.startswith(_SMALL_COMMANDS):
+            body = bytes(first.get("body", b""))
+            if body[4:40].startswith(_SMALL_COMMANDS):
                 bridge.held = []
+                if (
+                    body[4:40].startswith(b"command=ls-refs")
+                    and not first.get("more_body", False)
+                    and len(body) <= REQUEST_MAX
+                ):
+                    cache_key = body
         run: Callable[[GitRepository], object] = functools.partial(
             _run_upload, read=bridge.read, write=bridge.write, version=version, limits=limits
         )
@@ -256,7 +282,16 @@ async def serve_git(
         )
     try:
         async with open_repo(action == "git-receive-pack") as repo:
+            cache = repo if cache_key is not None and isinstance(repo, AnswerCache) else None
+            stamp = 0
+            if cache is not None and cache_key is not None:
+                answer, stamp = cache.answer_for(cache_key)
+                if answer is not None:  # no worker thread at all
+                    await bridge.send_body(answer, False)
+                    return
             await trio.to_thread.run_sync(run, repo, limiter=limiter)
+            if cache is not None and cache_key is not None and bridge.held is not None:
+                cache.remember(cache_key, b"".join(bridge.held), stamp)
     except ProtocolError as exc:
         if not bridge.started:
             await _plain(send, exc.http_status, exc.git_message)

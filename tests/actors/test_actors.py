@@ -168,3 +168,28 @@ async def test_remembered_refs_never_stale(tmp_path: Path) -> None:
         other.close()
     assert (await refs())["refs/heads/main"] == second
     await host.hibernate_all()
+
+
+async def test_remembered_answers_dropped_on_any_commit(tmp_path: Path) -> None:
+    """A read view's remembered protocol answers (smart_http.asgi.AnswerCache) hold only
+    while nothing was committed to the file."""
+    from smart_http.asgi import AnswerCache
+
+    host = ActorHost(limiter=trio.CapacityLimiter(2), idle_timeout=60)
+    path = _make_repo(tmp_path, "a")
+    actor = host.actor("a", path)
+    async with actor.reading() as repo:
+        assert isinstance(repo, AnswerCache)
+        answer, stamp = repo.answer_for(b"req")
+        assert answer is None
+        repo.remember(b"req", b"answer", stamp)
+        assert repo.answer_for(b"req") == (b"answer", stamp)
+        repo.remember(b"big", b"x" * (1 << 20), stamp)  # too big to keep
+        assert repo.answer_for(b"big")[0] is None
+    await actor.run_write(_commit_on, "refs/heads/main", b"one")
+    async with actor.reading() as repo:
+        answer, later = repo.answer_for(b"req")
+        assert answer is None and later != stamp
+        repo.remember(b"req", b"stale", stamp)  # computed before the commit: not kept
+        assert repo.answer_for(b"req")[0] is None
+    await host.hibernate_all()
