@@ -306,12 +306,27 @@ async def serve_git(
 
 
 async def _first_message(receive: Receive, timeout: float | None) -> Message | None:
-    """The request's first ASGI message; None when none came within ``timeout``."""
-    if timeout is None:
-        return await receive()
-    with trio.move_on_after(timeout):
-        return await receive()
-    return None
+    """The request's first body bytes as one ``http.request`` message: messages are
+    gathered while more follow and fewer than ``REQUEST_MAX`` bytes came (servers often
+    send a small body, then an empty last message). None when a message took longer than
+    ``timeout``; a disconnect is returned as it is."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message: Message | None = None
+        if timeout is None:
+            message = await receive()
+        else:
+            with trio.move_on_after(timeout):
+                message = await receive()
+        if message is None or message["type"] != "http.request":
+            return message
+        body = bytes(message.get("body", b""))
+        parts.append(body)
+        size += len(body)
+        more = bool(message.get("more_body", False))
+        if not more or size > REQUEST_MAX:
+            return {"type": "http.request", "body": b"".join(parts), "more_body": more}
 
 
 def _run_upload(
