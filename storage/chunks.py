@@ -32,24 +32,37 @@ class ChunkWriter:
     def __init__(self, conn: sqlite3.Connection, pack_id: int) -> None:
         self._conn = conn
         self._pack_id = pack_id
-        self._buf = bytearray()
+        self._parts: list[bytes] = []  # pending pieces, less than CHUNK_SIZE bytes in all
+        self._pending = 0
         self._seq = 0
         self.size = 0  # bytes accepted so far
 
     def write(self, data: bytes | memoryview) -> None:
-        self.size += len(data)
-        self._buf += data
-        while len(self._buf) >= CHUNK_SIZE:
-            self._flush_row(bytes(self._buf[:CHUNK_SIZE]))
-            del self._buf[:CHUNK_SIZE]
+        n = len(data)
+        self.size += n
+        if self._pending + n < CHUNK_SIZE:
+            self._parts.append(bytes(data))
+            self._pending += n
+            return
+        # one join, then whole rows straight from a memoryview (no per-row slice copies)
+        joined = b"".join([*self._parts, data]) if self._parts else data
+        view = memoryview(joined)
+        pos = 0
+        while len(view) - pos >= CHUNK_SIZE:
+            self._flush_row(view[pos : pos + CHUNK_SIZE])
+            pos += CHUNK_SIZE
+        rest = bytes(view[pos:])
+        self._parts = [rest] if rest else []
+        self._pending = len(rest)
 
     def close(self) -> None:
         """Write the last, possibly short, row. No-op when nothing is pending."""
-        if self._buf:
-            self._flush_row(bytes(self._buf))
-            self._buf.clear()
+        if self._parts:
+            self._flush_row(b"".join(self._parts))
+            self._parts = []
+            self._pending = 0
 
-    def _flush_row(self, data: bytes) -> None:
+    def _flush_row(self, data: bytes | memoryview) -> None:
         if self._seq > MAX_SEQ:
             raise LimitExceeded("pack too large for one store")
         self._conn.execute(

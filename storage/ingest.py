@@ -6,7 +6,8 @@ Rules:
   (read back by the resolver with pread, dropped at the end), and to
   ``native.DeltaResolver``, which scans it and keeps a fixed-size C record per entry
   (64 bytes, plus ~40 bytes per distinct object id; see native/src/resolve.c). The
-  whole pack is never in memory.
+  whole pack is never in memory. The scan of a piece runs in a worker thread while
+  the piece is written (the C scanner releases the GIL).
 - Then storage.resolve turns the entries into ``objects`` rows (every id computed by
   us, never taken from the client) and storage.closure checks that every new object's
   links are stored.
@@ -25,6 +26,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -139,16 +141,29 @@ def _stream(
 ) -> tuple[int, bytes]:
     """Copy the pack into chunk rows, the spool file and the resolver; returns (size, checksum)."""
     writer = ChunkWriter(conn, pack_id)
-    try:
-        while True:
-            data = read_pack(READ_SIZE)
-            if not data:
-                break
-            resolver.feed(data)
-            writer.write(data)
-            spool.write(data)
-        checksum = resolver.finish()
-    except native.PackError as exc:
-        raise PackFormatError(str(exc)) from None
+    with ThreadPoolExecutor(1, thread_name_prefix="ingest-scan") as scan:
+        feeding: Future[None] | None = None
+        try:
+            while True:
+                data = read_pack(READ_SIZE)
+                if feeding is not None:
+                    feeding.result()
+                    feeding = None
+                if not data:
+                    break
+                # the scan (C, GIL released) overlaps the chunk and spool writes
+                feeding = scan.submit(resolver.feed, data)
+                writer.write(data)
+                spool.write(data)
+            checksum = resolver.finish()
+        except native.PackError as exc:
+            raise PackFormatError(str(exc)) from None
+        finally:
+            if feeding is not None:
+                feeding.cancel()
+                try:
+                    feeding.result()
+                except Exception:  # the first error is the one raised
+                    pass
     writer.close()
     return writer.size, checksum

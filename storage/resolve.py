@@ -15,12 +15,17 @@ Rules:
 - Anything left unresolved afterwards has no base: MissingObject (ref-delta) or
   PackFormatError (ofs-delta). Resolver errors map to ObjectCorrupt (a delta does not
   apply, a collision attack), LimitExceeded (max_object_size) or PackFormatError.
-- ``objects`` rows are inserted in batches of ``_INSERT_BATCH`` (one executemany each).
+- ``objects`` rows are inserted in batches of ``_INSERT_BATCH`` (one executemany each), by
+  the calling thread (the connection's), while a worker thread drives the resolver and
+  parses commits and tags; at most ``_QUEUE_BATCHES`` batches wait between them. The
+  thin-base phase (it reads the store) runs between two such drains, in the caller.
 """
 
 from __future__ import annotations
 
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -31,6 +36,7 @@ from storage.objlinks import links
 
 ProgressFn = Callable[[str], None]
 _INSERT_BATCH = 512  # objects rows gathered per executemany
+_QUEUE_BATCHES = 8  # batches the resolving thread may run ahead of the inserts
 
 _INSERT_SQL = (
     "INSERT OR IGNORE INTO objects(oid, type, kind, size, pack_id, offset, length, header_len, crc32,"
@@ -86,22 +92,66 @@ class Resolver:
         self._check_all_resolved()
 
     def _drain(self) -> None:
+        """Resolve until the resolver has nothing queued. The resolver runs in a worker
+        thread (its C calls release the GIL) while this thread inserts the rows it hands
+        over through a bounded queue: resolution and SQLite use both cores."""
+        q: queue.Queue[list[tuple[object, ...]] | BaseException | None] = queue.Queue(_QUEUE_BATCHES)
+        stop = threading.Event()
+        worker = threading.Thread(target=self._produce, args=(q, stop), name="ingest-resolve", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = q.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                self._insert(item)
+                self._report()
+        finally:
+            stop.set()
+            while worker.is_alive():
+                try:  # unblock a worker waiting on a full queue
+                    q.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            worker.join()
+
+    def _produce(
+        self, q: queue.Queue[list[tuple[object, ...]] | BaseException | None], stop: threading.Event
+    ) -> None:
+        """The worker: resolve, parse commits and tags, and queue batches of objects rows."""
         r = self._r
         pack_id = self._pack_id
         pending: list[tuple[object, ...]] = []
-        while True:
-            rows, parse = r.next_rows()
-            pending += [
-                (o, t, k, s, pack_id, off, ln, h, c, b, d) for o, t, k, s, off, ln, h, c, b, d in rows
-            ]
-            if len(pending) >= _INSERT_BATCH or (not rows and parse is None):
-                self._insert(pending)
-                self._report()
-            if parse is not None:
-                index, oid, obj_type, data = parse
-                r.add_links(index, [(target, int(t)) for target, t in links(obj_type, data, oid)])
-            elif not rows:
-                return
+
+        def put(item: list[tuple[object, ...]] | BaseException | None) -> None:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    pass
+
+        try:
+            while not stop.is_set():
+                rows, parse = r.next_rows()
+                pending += [
+                    (o, t, k, s, pack_id, off, ln, h, c, b, d) for o, t, k, s, off, ln, h, c, b, d in rows
+                ]
+                if len(pending) >= _INSERT_BATCH:
+                    put(pending)
+                    pending = []
+                if parse is not None:
+                    index, oid, obj_type, data = parse
+                    r.add_links(index, [(target, int(t)) for target, t in links(obj_type, data, oid)])
+                elif not rows:
+                    break
+            if pending:
+                put(pending)
+            put(None)
+        except BaseException as exc:  # handed to the inserting thread, which raises it
+            put(exc)
 
     def _insert(self, rows: list[tuple[object, ...]]) -> None:
         """Insert objects rows in resolution order; count the new ones (an object already
