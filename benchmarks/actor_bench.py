@@ -4,7 +4,7 @@ Rules:
 - ``wake_latency`` drives the real ``ActorHost`` in this process on a stored repo file:
   each sample is hibernated first, then timed from the request for a reader to a served
   ``list_refs`` (SQLite open, thread hop, refs read), as the first request after a
-  hibernation sees it, without HTTP. It first waits (up to ``QUIET_TIMEOUT``) until the
+  hibernation sees it, without HTTP. It first waits (``targets.wait_quiet``) until the
   servers given in ``quiet`` use under 5 % of a core over a second: after the push
   scenarios ours writes snapshots of the large repo to the blob store for a while
   (gitserver.tiering), and on a 2-core machine that background work, not the wake, made
@@ -24,22 +24,8 @@ from pathlib import Path
 
 import trio
 
-from benchmarks.procstat import PeakSampler, cpu_seconds, rss_bytes
-from benchmarks.targets import NS, Ours, git_env, run_git
-
-QUIET_TIMEOUT = 300.0
-
-
-def wait_quiet(pids: list[int], *, share: float = 0.05, window: float = 1.0) -> float:
-    """Wait until the process trees of ``pids`` used under ``share`` of a core during
-    one ``window``; returns the seconds waited (gives up after ``QUIET_TIMEOUT``)."""
-    start = time.monotonic()
-    while time.monotonic() - start < QUIET_TIMEOUT:
-        before = sum(cpu_seconds(p) for p in pids)
-        time.sleep(window)
-        if sum(cpu_seconds(p) for p in pids) - before < share * window:
-            break
-    return time.monotonic() - start
+from benchmarks.procstat import PeakSampler, rss_bytes
+from benchmarks.targets import NS, Ours, git_env, run_git, wait_quiet
 
 
 def wake_latency(path: Path, wakes: int, quiet: list[int] | None = None) -> tuple[float, float]:

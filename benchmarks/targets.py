@@ -10,6 +10,9 @@ Rules:
 - Both expose ``pid`` (the process whose tree is measured), ``url(name)``,
   ``create_empty(name)``, ``load(name, source)`` and ``delete(name)``. Clients use
   ``git_env(home)``: no user or system config.
+- ``Ours.load`` returns once the server is idle again (``wait_quiet``): a big push sets
+  off a blob-store snapshot (gitserver.tiering), which would otherwise run during the
+  first timed scenarios and, through the GIL, slow the event loop serving them.
 - Auth (docs/performance.md "Method"): ``url`` carries our token in the URL
   (``http://x:TOKEN@host/...``), which any git client can use alone; git's libcurl then
   sends each process's first request without credentials, takes a 401 and retries.
@@ -29,17 +32,33 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from benchmarks.procstat import wait_port
+from benchmarks.procstat import cpu_seconds, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 NS = "bench"
 LIGHTTPD = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
 HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
+
+
+QUIET_TIMEOUT = 300.0
+
+
+def wait_quiet(pids: list[int], *, share: float = 0.05, window: float = 1.0) -> float:
+    """Wait until the process trees of ``pids`` used under ``share`` of a core during
+    one ``window``; returns the seconds waited (gives up after ``QUIET_TIMEOUT``)."""
+    start = time.monotonic()
+    while time.monotonic() - start < QUIET_TIMEOUT:
+        before = sum(cpu_seconds(p) for p in pids)
+        time.sleep(window)
+        if sum(cpu_seconds(p) for p in pids) - before < share * window:
+            break
+    return time.monotonic() - start
 
 
 def free_port() -> int:
@@ -211,6 +230,8 @@ class Ours(Target):
     def load(self, name: str, source: Path, env: dict[str, str]) -> str:
         url = self.create_empty(name)
         run_git("push", "-q", "--mirror", url, cwd=source, env=env)
+        waited = wait_quiet([self.pid])
+        print(f"ours: idle {waited:.1f} s after loading {name}", flush=True)
         return url
 
     def store_path(self, name: str) -> Path:
