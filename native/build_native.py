@@ -116,7 +116,7 @@ def make_builder(absolute_paths: bool = False) -> FFI:
         sources=sources if absolute_paths else [os.path.relpath(p, _ROOT) for p in sources],
         include_dirs=[os.path.join(_ROOT, "native", "src")],
         libraries=["z"],
-        extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra"],
+        extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],  # -O3: SHA-1DC +13%
     )
     return builder
 

@@ -219,7 +219,12 @@ class DeltaResolver:
         src = _buf(data)
         rc = lib.gs_resolver_feed(self._r, src, len(src))
         if rc:
-            raise PackError(ffi.string(lib.gs_resolver_error(self._r)).decode("utf-8", "replace"))
+            msg = ffi.string(lib.gs_resolver_error(self._r)).decode("utf-8", "replace")
+            if rc == -5:
+                raise OSError(msg)
+            if rc == -4:
+                raise MemoryError(msg)
+            raise PackError(msg)
 
     def finish(self) -> bytes:
         out = ffi.new("uint8_t[20]")

@@ -3,8 +3,9 @@ resolved rows and checked links.
 
 Rules (both twins; tests compare them on hostile packs):
 - ``feed(data)`` scans the pack (PackScanner) and keeps one record per entry; ``finish()``
-  checks the trailer and returns the checksum. Then ``start(fd)``: the pack's bytes are
-  read back from that file descriptor (the caller wrote the pack there), never held.
+  checks the trailer and returns the checksum. ``start(fd)`` names the pack's file: when
+  called before feeding, feed writes each piece there (OSError if it cannot); the walk
+  reads the pack's bytes back from it (pread), never holds them.
 - ``next_rows()`` resolves, and returns ``(rows, parse)``: up to 512 ``ResolvedRow``s in
   resolution order (a base before its deltas; rows of duplicate objects included), and
   ``parse`` when an object needs the caller to parse it (a commit, a tag, or a tree the
@@ -108,6 +109,7 @@ class DeltaResolver:
         self._next_root = 0
         self._pinned = -1
         self._fd = -1
+        self._spooled = 0
         self.deltas = 0
         self.deltas_done = 0
 
@@ -120,6 +122,12 @@ class DeltaResolver:
         return r
 
     def feed(self, data: bytes) -> None:
+        if self._fd >= 0:
+            view = memoryview(data)
+            while view:
+                put = os.pwrite(self._fd, view, self._spooled)
+                view = view[put:]
+                self._spooled += put
         for e in self._scanner.feed(data):
             i = len(self._ents)
             x = _Ent(e.offset, e.size, e.length, e.crc32, e.header_len, e.kind)

@@ -6,8 +6,8 @@ Rules:
   (read back by the resolver with pread, dropped at the end), and to
   ``native.DeltaResolver``, which scans it and keeps a fixed-size C record per entry
   (64 bytes, plus ~40 bytes per distinct object id; see native/src/resolve.c). The
-  whole pack is never in memory. The scan of a piece runs in a worker thread while
-  the piece is written (the C scanner releases the GIL).
+  whole pack is never in memory. The scan of a piece (and its spool write) runs in a
+  worker thread while the piece goes to chunk rows (the C calls release the GIL).
 - Then storage.resolve turns the entries into ``objects`` rows (every id computed by
   us, never taken from the client) and storage.closure checks that every new object's
   links are stored.
@@ -108,13 +108,12 @@ def _ingest(
 ) -> IngestStats:
     pack_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM packs").fetchone()[0]
     resolver = native.DeltaResolver(max_object_size, cache_bytes)
-    size, checksum = _stream(conn, pack_id, read_pack, resolver, spool)
+    resolver.start(spool.fileno())  # the scan writes the spool (in its worker thread)
+    size, checksum = _stream(conn, pack_id, read_pack, resolver)
     count = resolver.entries
     if count == 0:
         conn.execute("DELETE FROM chunks WHERE id >= ?", (pack_id << SEQ_BITS,))
         return IngestStats(None, size, 0, 0)
-    spool.flush()
-    resolver.start(spool.fileno())
     resolution = Resolver(conn, pack_id, store, resolver, progress)
     resolution.run()
     closure = ClosureCheck(conn, alternate_type, resolver)
@@ -137,9 +136,9 @@ def _stream(
     pack_id: int,
     read_pack: ReadFn,
     resolver: native.AnyDeltaResolver,
-    spool: BinaryIO,
 ) -> tuple[int, bytes]:
-    """Copy the pack into chunk rows, the spool file and the resolver; returns (size, checksum)."""
+    """Copy the pack into chunk rows and the resolver (which writes the spool file);
+    returns (size, checksum)."""
     writer = ChunkWriter(conn, pack_id)
     with ThreadPoolExecutor(1, thread_name_prefix="ingest-scan") as scan:
         feeding: Future[None] | None = None
@@ -154,7 +153,6 @@ def _stream(
                 # the scan (C, GIL released) overlaps the chunk and spool writes
                 feeding = scan.submit(resolver.feed, data)
                 writer.write(data)
-                spool.write(data)
             checksum = resolver.finish()
         except native.PackError as exc:
             raise PackFormatError(str(exc)) from None

@@ -127,6 +127,7 @@ int gs_resolver_finish(gs_resolver *r, uint8_t checksum[20]);
 uint64_t gs_resolver_entries(const gs_resolver *r);
 uint64_t gs_resolver_deltas(const gs_resolver *r);
 uint64_t gs_resolver_deltas_done(const gs_resolver *r);
+/* The pack's file: feed writes each piece to it (when set before feeding), the walk reads it. */
 void gs_resolver_set_fd(gs_resolver *r, int fd);
 /* 0: rows written (none: all done), 1: rows, then *parse wants parsing by the caller
  * (valid until the next call); < 0: GS_RES_* error, message in gs_resolver_error. */

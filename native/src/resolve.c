@@ -1,8 +1,9 @@
 /* resolve.c: a pushed pack from scan to resolved objects and checked links, in C.
  *
  * The resolver owns a gs_scanner (pack.c): every piece of the pack goes through it, and
- * each finished entry becomes one fixed-size record of the entry table (64 bytes: offset,
- * sizes, crc, links to base / children, cache pointer). Object ids live once each in a
+ * each finished entry becomes one fixed-size record of the entry table (56 bytes: offset,
+ * sizes, crc, links to base / children, cache pointer; sized from the pack header's count,
+ * at most 4M entries up front). Object ids live once each in a
  * record table (36 bytes per distinct id: the id, the entry holding it, the first
  * ref-delta waiting on it, the type and first source of a link naming it) indexed by an
  * open-addressing hash of 32-bit slots. Memory is therefore bounded by the pack's entry
@@ -56,17 +57,16 @@ typedef struct citem {
 typedef struct {
     uint64_t offset;
     uint64_t size;   /* declared inflated size of the entry (the delta's size for deltas) */
-    uint64_t length; /* header + compressed bytes */
+    uint32_t length; /* header + compressed bytes (an entry of 4 GiB or more is refused) */
     uint32_t crc32;
-    uint32_t parent;   /* base entry, once known */
+    uint32_t parent;   /* base entry, once known; an unresolved ref-delta: its base's record */
     uint32_t child;    /* first ofs-delta child; siblings chain through next */
     uint32_t next;
     uint32_t rec;      /* record of its id, once resolved (whole entries: from the scan) */
-    uint32_t base_rec; /* ref-delta: record of the base id */
     uint32_t depth;
     uint8_t hlen, kind, type, flags;
     citem *cache;
-} ent;
+} ent; /* 56 bytes on LP64 */
 
 typedef struct {
     uint8_t oid[20];
@@ -97,6 +97,7 @@ struct gs_resolver {
     uint64_t deltas, deltas_done;
     uint64_t max_size;
     int fd;
+    uint64_t spooled; /* bytes of the pack written to fd by feed */
     /* walk */
     uint32_t *stack;
     uint32_t nstack, capstack;
@@ -274,7 +275,7 @@ static int new_ent(gs_resolver *r) {
     }
     memset(&r->ents[r->nents], 0, sizeof(ent));
     r->ents[r->nents].parent = r->ents[r->nents].child = r->ents[r->nents].next = NONE;
-    r->ents[r->nents].rec = r->ents[r->nents].base_rec = NONE;
+    r->ents[r->nents].rec = NONE;
     r->nents++;
     return 0;
 }
@@ -284,10 +285,12 @@ static int add_entry(gs_resolver *r, const gs_entry *e) {
     ent *x;
     if (new_ent(r))
         return rfail(r, GS_RES_NOMEM, "out of memory");
+    if (e->length > 0xffffffffu)
+        return rfail(r, GS_RES_NOMEM, "entry at pack offset %llu is too large", (unsigned long long)e->offset);
     x = &r->ents[i];
     x->offset = e->offset;
     x->size = e->size;
-    x->length = e->length;
+    x->length = (uint32_t)e->length;
     x->crc32 = e->crc32;
     x->hlen = (uint8_t)e->header_len;
     x->kind = (uint8_t)e->kind;
@@ -313,7 +316,7 @@ static int add_entry(gs_resolver *r, const gs_entry *e) {
         if (k == NONE)
             return rfail(r, GS_RES_NOMEM, "out of memory");
         x = &r->ents[i];
-        x->base_rec = k;
+        x->parent = k; /* the base's record until it resolves */
         x->next = r->recs[k].ref;
         r->recs[k].ref = i;
         r->deltas++;
@@ -321,12 +324,46 @@ static int add_entry(gs_resolver *r, const gs_entry *e) {
     return 0;
 }
 
+/* Sizes the tables for the pack's declared entry count once it is known (at most
+ * RESERVE_MAX entries: a hostile header cannot make us allocate more up front). */
+#define RESERVE_MAX (1u << 22)
+static int reserve(gs_resolver *r) {
+    int64_t count = gs_scanner_object_count(r->scan);
+    uint32_t want;
+    if (count <= 0 || r->capents)
+        return 0;
+    want = count > RESERVE_MAX ? RESERVE_MAX : (uint32_t)count;
+    r->ents = malloc((size_t)want * sizeof *r->ents);
+    r->recs = malloc((size_t)want * sizeof *r->recs);
+    if (!r->ents || !r->recs)
+        return -1;
+    r->capents = r->caprecs = want;
+    while (r->nslots < 2 * (uint64_t)want)
+        if (grow_slots(r))
+            return -1;
+    return 0;
+}
+
 int gs_resolver_feed(gs_resolver *r, const void *data, size_t len) {
     const uint8_t *p = data;
     size_t consumed, n;
+    if (r->fd >= 0) { /* the spool: the pack's bytes, read back by the walk */
+        const uint8_t *w = data;
+        size_t left = len;
+        while (left) {
+            ssize_t put = pwrite(r->fd, w, left, (off_t)r->spooled);
+            if (put <= 0)
+                return rfail(r, GS_RES_IO, "cannot write the pack spool file");
+            w += put;
+            left -= (size_t)put;
+            r->spooled += (uint64_t)put;
+        }
+    }
     while (len) {
         if (gs_scanner_feed(r->scan, p, len, &consumed, r->batch, SCAN_BATCH, &n))
             return rfail(r, GS_RES_FORMAT, "%s", gs_scanner_error(r->scan));
+        if (!r->capents && reserve(r))
+            return rfail(r, GS_RES_NOMEM, "out of memory");
         for (size_t k = 0; k < n; k++) {
             int rc = add_entry(r, &r->batch[k]);
             if (rc)
@@ -427,7 +464,7 @@ static citem *inflate_entry(gs_resolver *r, uint32_t i, int *code) {
     citem *c;
     z_stream zs;
     int ret;
-    if (e->size >= 0xffffffffu || e->length - e->hlen >= 0xffffffffu) {
+    if (e->size >= 0xffffffffu) {
         *code = rfail(r, GS_RES_NOMEM, "entry at pack offset %llu is too large", (unsigned long long)e->offset);
         return NULL;
     }
@@ -789,8 +826,8 @@ size_t gs_resolver_pending_bases(const gs_resolver *r, uint8_t *out, size_t cap)
     size_t n = 0;
     for (uint32_t i = 0; i < r->npack && n < cap; i++) {
         const ent *e = &r->ents[i];
-        if (e->kind == 7 && e->rec == NONE && r->recs[e->base_rec].entry == NONE)
-            memcpy(out + 20 * n++, r->recs[e->base_rec].oid, 20);
+        if (e->kind == 7 && e->rec == NONE && r->recs[e->parent].entry == NONE)
+            memcpy(out + 20 * n++, r->recs[e->parent].oid, 20);
     }
     return n;
 }
@@ -832,7 +869,7 @@ int gs_resolver_first_unresolved(const gs_resolver *r, uint64_t *offset, int *ki
             *offset = e->offset;
             *kind = e->kind;
             if (e->kind == 7) {
-                memcpy(base, r->recs[e->base_rec].oid, 20);
+                memcpy(base, r->recs[e->parent].oid, 20); /* unresolved: the base's record */
                 return 2;
             }
             return 1;

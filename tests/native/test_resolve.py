@@ -40,18 +40,22 @@ def run(
     cache_bytes: int = 32 << 20,
     max_object_size: int | None = None,
     piece: int = 1 << 16,
+    spool_by_feed: bool = False,
 ) -> Transcript:
     """Everything a resolver says about ``pack``, in order; an error ends the transcript."""
     out: Transcript = []
     r = cls(max_object_size, cache_bytes)
     with tempfile.TemporaryFile() as spool:
         try:
+            if spool_by_feed:  # feed writes the spool
+                r.start(spool.fileno())
             for i in range(0, len(pack), piece):
                 r.feed(pack[i : i + piece])
             out.append(("checksum", r.finish(), r.entries, r.deltas))
-            spool.write(pack)
-            spool.flush()
-            r.start(spool.fileno())
+            if not spool_by_feed:
+                spool.write(pack)
+                spool.flush()
+                r.start(spool.fileno())
 
             def drain() -> None:
                 while True:
@@ -113,6 +117,8 @@ def test_twins_agree_on_real_pack_with_tiny_cache(cext: ModuleType, real_pack: R
     assert run(cext.DeltaResolver, real_pack.data, cache_bytes=0) == big
     assert run(cext.DeltaResolver, real_pack.data, cache_bytes=3000, piece=977) == big
     assert run(resolve_pure.DeltaResolver, real_pack.data, cache_bytes=3000) == big
+    assert run(cext.DeltaResolver, real_pack.data, spool_by_feed=True, piece=5000) == big
+    assert run(resolve_pure.DeltaResolver, real_pack.data, spool_by_feed=True, piece=5000) == big
 
 
 def _delta(base: bytes, result: bytes) -> bytes:
