@@ -10,6 +10,7 @@ Rules:
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -192,6 +193,10 @@ def tree_links(data: bytes) -> tuple[bytes, bytes]:
 
 _RES_ERRORS = {-1: "corrupt", -2: "limit", -3: "format", -4: "nomem", -5: "io"}
 _ROW_BATCH = 512
+# gs_resolved as laid out by the C compiler (checked at import): rows unpack in C, not per field
+_ROW = struct.Struct("=QQQIIIiii20s20s")
+if ffi.sizeof("gs_resolved") != _ROW.size:  # pragma: no cover - an unexpected ABI
+    raise ImportError("gs_resolved layout differs from native.cext._ROW")
 
 
 class DeltaResolver:
@@ -256,20 +261,12 @@ class DeltaResolver:
         if rc < 0:
             raise self._error(rc)
         buf = ffi.buffer
-        rows = [
-            (
-                buf(e.oid, 20)[:],
-                e.type,
-                e.kind,
-                e.size,
-                e.offset,
-                e.length,
-                e.header_len,
-                e.crc32,
-                buf(e.base, 20)[:] if e.has_base else None,
-                e.depth,
+        n = self._nout[0]
+        rows: list[ResolvedRow] = [
+            (oid, t, k, size, off, length, hlen, crc, base if has_base else None, depth)
+            for off, size, length, hlen, crc, depth, t, k, has_base, oid, base in _ROW.iter_unpack(
+                buf(self._rows, _ROW.size * n)
             )
-            for e in self._rows[0 : self._nout[0]]
         ]
         if rc == 1:
             p = self._parse

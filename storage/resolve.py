@@ -38,9 +38,10 @@ ProgressFn = Callable[[str], None]
 _INSERT_BATCH = 512  # objects rows gathered per executemany
 _QUEUE_BATCHES = 8  # batches the resolving thread may run ahead of the inserts
 
+# pack_id (an integer of ours) is written into the statement: rows go in as the resolver gives them
 _INSERT_SQL = (
-    "INSERT OR IGNORE INTO objects(oid, type, kind, size, pack_id, offset, length, header_len, crc32,"
-    " base, depth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO objects(oid, type, kind, size, offset, length, header_len, crc32,"
+    " base, depth, pack_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {pack_id:d})"
 )
 
 
@@ -63,6 +64,7 @@ class Resolver:
     ) -> None:
         self._conn = conn
         self._pack_id = pack_id
+        self._insert_sql = _INSERT_SQL.format(pack_id=int(pack_id))
         self._store = store
         self._r = resolver
         self._progress = progress
@@ -122,7 +124,6 @@ class Resolver:
     ) -> None:
         """The worker: resolve, parse commits and tags, and queue batches of objects rows."""
         r = self._r
-        pack_id = self._pack_id
         pending: list[tuple[object, ...]] = []
 
         def put(item: list[tuple[object, ...]] | BaseException | None) -> None:
@@ -136,9 +137,7 @@ class Resolver:
         try:
             while not stop.is_set():
                 rows, parse = r.next_rows()
-                pending += [
-                    (o, t, k, s, pack_id, off, ln, h, c, b, d) for o, t, k, s, off, ln, h, c, b, d in rows
-                ]
+                pending += rows
                 if len(pending) >= _INSERT_BATCH:
                     put(pending)
                     pending = []
@@ -158,7 +157,7 @@ class Resolver:
         stored keeps its first location: INSERT OR IGNORE)."""
         if rows:
             before = self._conn.total_changes
-            self._conn.executemany(_INSERT_SQL, rows)
+            self._conn.executemany(self._insert_sql, rows)
             self.new_objects += self._conn.total_changes - before
             rows.clear()
 
