@@ -6,8 +6,10 @@ Rules:
   (read back by the resolver with pread, dropped at the end), and to
   ``native.DeltaResolver``, which scans it and keeps a fixed-size C record per entry
   (64 bytes, plus ~40 bytes per distinct object id; see native/src/resolve.c). The
-  whole pack is never in memory. The scan of a piece (and its spool write) runs in a
-  worker thread while the piece goes to chunk rows (the C calls release the GIL).
+  whole pack is never in memory. A piece is scanned, spooled and written to chunk rows
+  by one worker thread while this one reads the next piece (the C and SQLite calls
+  release the GIL; the connection is serialized, sqlite3.threadsafety 3, and this thread
+  only touches it through ``read_pack``'s end-of-pack hook).
 - Then storage.resolve turns the entries into ``objects`` rows (every id computed by
   us, never taken from the client) and storage.closure checks that every new object's
   links are stored.
@@ -140,27 +142,31 @@ def _stream(
     """Copy the pack into chunk rows and the resolver (which writes the spool file);
     returns (size, checksum)."""
     writer = ChunkWriter(conn, pack_id)
-    with ThreadPoolExecutor(1, thread_name_prefix="ingest-scan") as scan:
-        feeding: Future[None] | None = None
+
+    def take(data: bytes) -> None:
+        resolver.feed(data)
+        writer.write(data)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="ingest-scan") as worker:
+        taking: Future[None] | None = None
         try:
             while True:
                 data = read_pack(READ_SIZE)
-                if feeding is not None:
-                    feeding.result()
-                    feeding = None
+                if taking is not None:
+                    taking.result()
+                    taking = None
                 if not data:
                     break
-                # the scan (C, GIL released) overlaps the chunk and spool writes
-                feeding = scan.submit(resolver.feed, data)
-                writer.write(data)
+                # scan and chunk rows (C and SQLite, GIL released) overlap the next read
+                taking = worker.submit(take, data)
             checksum = resolver.finish()
         except native.PackError as exc:
             raise PackFormatError(str(exc)) from None
         finally:
-            if feeding is not None:
-                feeding.cancel()
+            if taking is not None:
+                taking.cancel()
                 try:
-                    feeding.result()
+                    taking.result()
                 except Exception:  # the first error is the one raised
                     pass
     writer.close()
