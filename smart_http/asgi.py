@@ -6,10 +6,16 @@ Rules:
   for info/refs, ``open_repo(write)`` (an async context manager yielding a
   ``GitRepository``; ``write`` is True only for a receive-pack POST), the push context
   and a ``CapacityLimiter`` for worker threads.
-- The driver runs in ``trio.to_thread.run_sync``. It pulls body chunks with
-  ``trio.from_thread.run(receive)`` only when it needs more bytes (never the whole
-  body ahead), inflating ``Content-Encoding: gzip`` incrementally and boundedly, and
-  pushes response pieces with ``trio.from_thread.run(send)`` and ``more_body=True``.
+- The driver runs in ``trio.to_thread.run_sync``. It pulls body bytes with one
+  ``trio.from_thread.run`` only when it needs more, and that crossing gathers ASGI
+  messages in the event loop until ``BATCH_MAX`` bytes or the end of the body (servers
+  hand over ~64 KiB or less per message; one crossing each cost a big push seconds). So
+  at most one batch is read ahead of the driver, never the whole body: backpressure
+  reaches the client through the server's own bounded receive queue. A body that
+  arrives in pieces is read as far as it came before a timeout or disconnect is raised.
+  ``Content-Encoding: gzip`` is inflated incrementally and boundedly. Response pieces
+  go out with ``trio.from_thread.run(send)`` and ``more_body=True`` (a push writes a
+  few: the report, and progress only when the client shows it).
 - The response starts (200, git content type, no-cache headers) on the driver's first
   write; an unexpected error before that is a 500, after it the body is just ended.
 - Wrong method: 405; wrong content type or encoding: 415; unknown service: 403.
@@ -59,6 +65,7 @@ OpenRepo = Callable[[bool], AbstractAsyncContextManager[GitRepository]]
 
 HOLD_MAX = 256 * 1024  # bytes of a small command's answer held until the driver returns
 REQUEST_MAX = 4096  # bytes of a request whose answer may be remembered
+BATCH_MAX = 1 << 20  # request-body bytes gathered in the event loop per thread crossing
 _SMALL_COMMANDS = (b"command=ls-refs", b"command=object-info")
 
 NO_CACHE = [
@@ -126,7 +133,10 @@ class _BodyBridge:
         self._send = send
         self._content_type = content_type.encode()
         self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
-        self._pending = b""
+        self._pending = b""  # bytes handed over and not yet read, from ``_pos`` on
+        self._pos = 0
+        self._stash: Message | None = None  # a message kept back, if ``_stashed`` (``_next_batch``)
+        self._stashed = False
         self._eof = False
         self._first: Message | None = first  # prefetched in the event loop (None: timed out)
         self._prefetched = prefetched
@@ -137,11 +147,12 @@ class _BodyBridge:
     def read(self, n: int) -> bytes:
         n = max(1, n)
         while True:
-            if self._pending:
-                data, self._pending = self._pending[:n], self._pending[n:]
+            if self._pos < len(self._pending):
+                data = self._pending[self._pos : self._pos + n]
+                self._pos += len(data)
                 return data
             if self._inflate is not None and self._inflate.unconsumed_tail:
-                self._pending = self._inflate.decompress(self._inflate.unconsumed_tail, n)
+                self._refill(self._inflate.decompress(self._inflate.unconsumed_tail, n))
                 continue
             if self._eof:
                 if self._inflate is not None and not self._inflate.eof:
@@ -150,7 +161,7 @@ class _BodyBridge:
             if self._prefetched:
                 message, self._first, self._prefetched = self._first, None, False
             else:
-                message = trio.from_thread.run(self._next_message)
+                message = trio.from_thread.run(self._next_batch)
             if message is None:
                 self._eof = True
                 raise BodyTimeout(f"request body: no data for {self._timeout:g} seconds, giving up")
@@ -160,12 +171,40 @@ class _BodyBridge:
             raw = bytes(message.get("body", b""))
             self._eof = not message.get("more_body", False)
             if self._inflate is None:
-                self._pending = raw
+                self._refill(raw)
             elif not self._inflate.eof:
                 try:
-                    self._pending = self._inflate.decompress(raw, n)
+                    self._refill(self._inflate.decompress(raw, n))
                 except zlib.error as exc:
                     raise RemoteProtocolError(f"request body: bad gzip data ({exc})") from None
+
+    def _refill(self, data: bytes) -> None:
+        self._pending, self._pos = data, 0
+
+    async def _next_batch(self) -> Message | None:
+        """(event loop) One ``http.request`` message made of the messages that came until
+        ``BATCH_MAX`` bytes or the end of the body (one thread crossing for many small
+        messages). A timeout (None) or disconnect that ends a non-empty batch is kept
+        for the next call, so the bytes before it are still read."""
+        if self._stashed:
+            self._stashed = False
+            return self._stash
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await self._next_message()
+            if message is None or message["type"] != "http.request":
+                if not parts:
+                    return message
+                self._stash, self._stashed = message, True
+                return {"type": "http.request", "body": b"".join(parts), "more_body": True}
+            body = message.get("body", b"")
+            if body:
+                parts.append(body)
+                size += len(body)
+            more = bool(message.get("more_body", False))
+            if not more or size >= BATCH_MAX:
+                return {"type": "http.request", "body": b"".join(parts), "more_body": more}
 
     async def _next_message(self) -> Message | None:
         """The next ASGI message, or None when none came within the body timeout."""
