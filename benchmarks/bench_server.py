@@ -52,6 +52,7 @@ def bench_size(size: str, args: argparse.Namespace, workdir: Path, rows: list[Ro
             ctx.urls[target.label] = target.load("main", source, env)
             print(f"[{size}] loaded into {target.label} in {time.perf_counter() - start:.1f}s", flush=True)
             extra.setdefault(size, {})[f"{target.label}_idle_rss"] = rss_bytes(target.pid)
+        ctx.pids = [t.pid for t in targets]
         for name, fn, goal, on_large in scenarios.SCENARIOS:
             if args.only and not any(word in name for word in args.only):
                 continue
@@ -65,6 +66,8 @@ def bench_size(size: str, args: argparse.Namespace, workdir: Path, rows: list[Ro
             row = Row(size, _label(name, args), goal, samples)
             rows.append(row)
             print(row.progress_line(), flush=True)
+            if any(s.after_wall for got in samples.values() for s in got):
+                print(row.after_line(), flush=True)
         ours = next((t for t in targets if isinstance(t, Ours)), None)
         if ours is not None and args.wakes:
             p50, p99 = actor_bench.wake_latency(ours.store_path("main"), args.wakes, [t.pid for t in targets])

@@ -50,6 +50,14 @@ class Row:
             parts.append(f"ratio {ratio:.2f}")
         return " ".join(parts)
 
+    def after_line(self) -> str:
+        """The asynchronous work after each push (``Sample.after_wall``/``after_cpu``)."""
+        parts = [f"[{self.size}] {self.scenario}, until the server is quiet after it:"]
+        for label, got in self.samples.items():
+            values = ", ".join(f"{s.after_wall:.1f} s/{s.after_cpu:.1f} CPU s" for s in got)
+            parts.append(f"{label} [{values}]")
+        return " ".join(parts)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "size": self.size,

@@ -8,6 +8,13 @@ Rules:
   commits (fixed dates), made once per run and pushed to each target.
 - Scenarios that write (pushes) come after the read-only ones in ``SCENARIOS``; their
   commits go to ``refs/heads/bench-push``, a branch of the source's history.
+- A push scenario waits until every server is quiet (``targets.wait_quiet`` on
+  ``Context.pids``) before its timed part: a big push sets off a blob-store snapshot in
+  ours (gitserver.tiering), asynchronous work after the push was acknowledged, which
+  would otherwise run into the next timed push (of either server: they share the cores).
+  ``push --mirror`` also times that work apart: after the timed push it waits for the
+  pushed-to server to be quiet and records the wait and the server CPU in it
+  (``Sample.after_wall``, ``Sample.after_cpu``).
 - Timed git commands reach our server with the token in an ``Authorization`` header
   from the first request (``Target.header_remote``), as automated clients send it; the
   informational row "no-op fetch, token in URL" keeps the token in the URL, where git
@@ -27,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.procstat import PeakSampler, cpu_seconds, settle
-from benchmarks.targets import Target, run_git
+from benchmarks.targets import Target, run_git, wait_quiet
 
 
 @dataclass
@@ -36,6 +43,8 @@ class Sample:
     cpu: float = 0.0  # server CPU seconds during the timed part
     rss: int = 0  # server peak RSS (bytes) during the timed part
     rss_before: int = 0
+    after_wall: float = 0.0  # push --mirror: seconds until the server was quiet after it
+    after_cpu: float = 0.0  # push --mirror: server CPU seconds in that time
 
 
 @dataclass
@@ -50,7 +59,12 @@ class Context:
     urls: dict[str, str] = field(default_factory=dict)  # target label -> main repo url
     mirrors: dict[str, Path] = field(default_factory=dict)  # target label -> local mirror
     commits: dict[tuple[str, int], str] = field(default_factory=dict)
+    pids: list[int] = field(default_factory=list)  # every server (waited for before a push)
     _last: Sample | None = None
+
+    def settle(self) -> None:
+        """Wait until every server is quiet (module rules)."""
+        wait_quiet(self.pids)
 
     @contextmanager
     def meter(self, target: Target) -> Iterator[list[float]]:
@@ -186,6 +200,7 @@ def incremental_fetch(ctx: Context, target: Target, run: int) -> Sample:
 def push_small(ctx: Context, target: Target, run: int) -> Sample:
     oid = ctx.commit("push", run)
     url, env = _remote(ctx, target)
+    ctx.settle()
     with ctx.meter(target):
         run_git("push", "-q", "-f", url, f"{oid}:refs/heads/bench-push", cwd=ctx.source, env=env)
     return ctx.take()
@@ -194,10 +209,15 @@ def push_small(ctx: Context, target: Target, run: int) -> Sample:
 def push_mirror(ctx: Context, target: Target, run: int) -> Sample:
     name = f"mirror-{run}"
     url, env = _remote(ctx, target, target.create_empty(name))
+    ctx.settle()
     with ctx.meter(target):
         run_git("push", "-q", "--mirror", url, cwd=ctx.source, env=env)
+    sample = ctx.take()
+    cpu0 = cpu_seconds(target.pid)
+    sample.after_wall = wait_quiet([target.pid])
+    sample.after_cpu = cpu_seconds(target.pid) - cpu0
     target.delete(name)
-    return ctx.take()
+    return sample
 
 
 def concurrent_clones(ctx: Context, target: Target, run: int) -> Sample:
