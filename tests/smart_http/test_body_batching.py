@@ -95,6 +95,53 @@ async def test_push_in_tiny_pieces_is_stored_with_few_crossings(
         assert [ref.name for ref in r.list_refs() if ref.name == "refs/heads/main"] == ["refs/heads/main"]
 
 
+async def test_disconnect_mid_push_stores_nothing(tmp_path: Path, bare: Path) -> None:  # noqa: F811
+    head = git("rev-parse", "main", cwd=bare).strip()
+    pack = subprocess.run(
+        ["git", "pack-objects", "--stdout", "--revs", "-q"],
+        cwd=bare,
+        input=b"main\n",
+        capture_output=True,
+        check=True,
+    ).stdout
+    body = pkt(f"{'0' * 40} {head} refs/heads/main\0report-status\n".encode()) + b"0000" + pack
+    chunks = _pieces(body[: len(body) // 2], 7)
+
+    async def receive() -> Message:
+        if chunks:
+            return {"type": "http.request", "body": chunks.pop(0), "more_body": True}
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        pass
+
+    DulwichRepository.create(str(tmp_path / "t.git"))
+
+    @asynccontextmanager
+    async def open_repo(write: bool) -> AsyncIterator[DulwichRepository]:
+        with DulwichRepository(str(tmp_path / "t.git")) as r:
+            yield r
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "headers": [(b"content-type", b"application/x-git-receive-pack-request")],
+    }
+    with trio.fail_after(10):
+        await serve_git(
+            scope,
+            receive,
+            send,
+            action="git-receive-pack",
+            service=None,
+            open_repo=open_repo,
+            push_context=None,
+            limiter=trio.CapacityLimiter(2),
+        )
+    with DulwichRepository(str(tmp_path / "t.git")) as r:
+        assert r.list_refs() == []
+
+
 async def test_read_ahead_is_bounded() -> None:
     piece = b"x" * 65536
     received = 0
