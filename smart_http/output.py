@@ -2,8 +2,12 @@
 
 Rules:
 - ``CoalescingWriter`` gathers small writes and passes them on in pieces of about
-  ``chunk`` bytes (default 64 KiB), so the ASGI bridge crosses threads rarely; it never
-  holds more than one piece, so a pack is streamed, not buffered.
+  ``chunk`` bytes (default 64 KiB; upload-pack uses ``PACK_CHUNK``, 256 KiB, so a clone
+  crosses from its worker thread to the event loop once per 256 KiB), so the ASGI bridge
+  crosses threads rarely; it never holds more than one piece, so a pack is streamed, not
+  buffered.
+- ``SidebandWriter.data`` frames whole packets straight from the caller's buffer (a
+  memoryview); only a partial packet's tail is staged.
 - ``SidebandWriter`` frames pack bytes on channel 1, progress on 2 (dropped when the
   client said no-progress) and errors on 3; without side-band, pack bytes go raw and
   progress is dropped. Progress is flushed through at once, so it arrives while the
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from smart_http.sideband import Channel, frame
 
 DEFAULT_CHUNK = 65536
+PACK_CHUNK = 256 * 1024
 
 
 class CoalescingWriter:
@@ -27,7 +32,7 @@ class CoalescingWriter:
         self._size = 0
         self.bytes_written = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if not data:
             return
         self.bytes_written += len(data)
@@ -60,16 +65,25 @@ class SidebandWriter:
         self._progress = progress and max_data is not None
         self._pending = bytearray()
 
-    def data(self, data: bytes) -> None:
+    def data(self, data: bytes | memoryview) -> None:
         if self._max is None:
             self._out.write(data)
             return
-        self._pending += data
-        if len(self._pending) >= self._max:
-            full = len(self._pending) - len(self._pending) % self._max
-            for packet in frame(Channel.DATA, bytes(self._pending[:full]), self._max):
+        view = memoryview(data)
+        if self._pending:  # top up the partial packet first
+            take = self._max - len(self._pending)
+            self._pending += view[:take]
+            view = view[take:]
+            if len(self._pending) < self._max:
+                return
+            for packet in frame(Channel.DATA, self._pending, self._max):
                 self._out.write(packet)
-            del self._pending[:full]
+            self._pending.clear()
+        full = len(view) - len(view) % self._max
+        if full:  # whole packets straight from the caller's buffer, no staging copy
+            for packet in frame(Channel.DATA, view[:full], self._max):
+                self._out.write(packet)
+        self._pending += view[full:]
 
     def flush(self) -> None:
         if self._pending and self._max is not None:

@@ -26,7 +26,9 @@ class Channel(enum.IntEnum):
     ERROR = 3
 
 
-def frame(channel: Channel, data: bytes, max_data: int = MAX_DATA_64K) -> Iterator[bytes]:
+def frame(
+    channel: Channel, data: bytes | bytearray | memoryview, max_data: int = MAX_DATA_64K
+) -> Iterator[bytes]:
     """Yield side-band packets carrying ``data`` on ``channel``."""
     if not 0 < max_data <= MAX_DATA_64K:
         raise LocalProtocolError(f"bad side-band packet size {max_data}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from smart_http.backend import GitRepository, ReadFn, WriteFn
 from smart_http.body import RequestBody
 from smart_http.limits import GitLimits
-from smart_http.output import DEFAULT_CHUNK, CoalescingWriter
+from smart_http.output import PACK_CHUNK, CoalescingWriter
 from smart_http.upload_pack_v0 import serve_v0
 from smart_http.upload_pack_v2 import serve_v2
 
@@ -22,7 +22,7 @@ def serve_upload_pack(
     write: WriteFn,
     *,
     version: int = 0,
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: int = PACK_CHUNK,
     limits: GitLimits | None = None,
 ) -> None:
     """Answer one upload-pack request body with protocol ``version`` (0, 1 or 2).

@@ -34,7 +34,6 @@ from storage.errors import MissingObject, PackFormatError
 from storage.model import EntryKind, ObjType, Oid, StoredEntry
 
 FLUSH_SIZE = 64 * 1024
-WHOLE_PIECE = FLUSH_SIZE  # pieces handed to ``write`` by the verbatim whole-store path
 SCAN_RATIO = 4  # scan every stored entry when sending more than 1/SCAN_RATIO of them
 SCAN_MIN = 1024  # below this many objects, point lookups always win (and no COUNT(*) is run)
 
@@ -365,8 +364,7 @@ def write_whole_store(
     for layout in layouts:
         for piece in iter_pack_body(conn, layout):
             sha.update(piece)
-            for start in range(0, len(piece), WHOLE_PIECE):
-                write(piece[start : start + WHOLE_PIECE])
+            write(piece)  # a chunk row's worth (at most 2 MiB): the writer frames it
     write(sha.digest())
     stats = PackStats(total, deltas, total, deltas, total)
     if progress is not None:
