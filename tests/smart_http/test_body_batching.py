@@ -27,20 +27,51 @@ def _pieces(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
+def _push_body(source: Path) -> bytes:
+    """A receive-pack request creating refs/heads/main from ``source``'s main, with its pack."""
+    head = git("rev-parse", "main", cwd=source).strip()
+    pack = subprocess.run(
+        ["git", "pack-objects", "--stdout", "--revs", "-q"],
+        cwd=source,
+        input=b"main\n",
+        capture_output=True,
+        check=True,
+    ).stdout
+    return pkt(f"{'0' * 40} {head} refs/heads/main\0report-status\n".encode()) + b"0000" + pack
+
+
+async def _serve_push(repo_path: Path, receive: Callable[[], Any], send: Callable[[Message], Any]) -> None:
+    """``serve_git`` for one receive-pack POST into the dulwich repository at ``repo_path``."""
+    DulwichRepository.create(str(repo_path))
+
+    @asynccontextmanager
+    async def open_repo(write: bool) -> AsyncIterator[DulwichRepository]:
+        with DulwichRepository(str(repo_path)) as r:
+            yield r
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "headers": [(b"content-type", b"application/x-git-receive-pack-request")],
+    }
+    await serve_git(
+        scope,
+        receive,
+        send,
+        action="git-receive-pack",
+        service=None,
+        open_repo=open_repo,
+        push_context=None,
+        limiter=trio.CapacityLimiter(2),
+    )
+
+
 async def test_push_in_tiny_pieces_is_stored_with_few_crossings(
     tmp_path: Path,
     bare: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    head = git("rev-parse", "main", cwd=bare).strip()
-    pack = subprocess.run(
-        ["git", "pack-objects", "--stdout", "--revs", "-q"],
-        cwd=bare,
-        input=b"main\n",
-        capture_output=True,
-        check=True,
-    ).stdout
-    body = pkt(f"{'0' * 40} {head} refs/heads/main\0report-status\n".encode()) + b"0000" + pack
+    body = _push_body(bare)
     chunks = _pieces(body, 7)
     assert len(chunks) > 100
 
@@ -65,28 +96,7 @@ async def test_push_in_tiny_pieces_is_stored_with_few_crossings(
         return real_run(fn, *args)
 
     monkeypatch.setattr(asgi.trio.from_thread, "run", counting_run)
-    DulwichRepository.create(str(tmp_path / "t.git"))
-
-    @asynccontextmanager
-    async def open_repo(write: bool) -> AsyncIterator[DulwichRepository]:
-        with DulwichRepository(str(tmp_path / "t.git")) as r:
-            yield r
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "headers": [(b"content-type", b"application/x-git-receive-pack-request")],
-    }
-    await serve_git(
-        scope,
-        receive,
-        send,
-        action="git-receive-pack",
-        service=None,
-        open_repo=open_repo,
-        push_context=None,
-        limiter=trio.CapacityLimiter(2),
-    )
+    await _serve_push(tmp_path / "t.git", receive, send)
     assert sent[0]["status"] == 200
     report = lines(b"".join(m.get("body", b"") for m in sent[1:]))
     assert report[:2] == [b"unpack ok\n", b"ok refs/heads/main\n"], report
@@ -96,15 +106,7 @@ async def test_push_in_tiny_pieces_is_stored_with_few_crossings(
 
 
 async def test_disconnect_mid_push_stores_nothing(tmp_path: Path, bare: Path) -> None:  # noqa: F811
-    head = git("rev-parse", "main", cwd=bare).strip()
-    pack = subprocess.run(
-        ["git", "pack-objects", "--stdout", "--revs", "-q"],
-        cwd=bare,
-        input=b"main\n",
-        capture_output=True,
-        check=True,
-    ).stdout
-    body = pkt(f"{'0' * 40} {head} refs/heads/main\0report-status\n".encode()) + b"0000" + pack
+    body = _push_body(bare)
     chunks = _pieces(body[: len(body) // 2], 7)
 
     async def receive() -> Message:
@@ -115,29 +117,8 @@ async def test_disconnect_mid_push_stores_nothing(tmp_path: Path, bare: Path) ->
     async def send(message: Message) -> None:
         pass
 
-    DulwichRepository.create(str(tmp_path / "t.git"))
-
-    @asynccontextmanager
-    async def open_repo(write: bool) -> AsyncIterator[DulwichRepository]:
-        with DulwichRepository(str(tmp_path / "t.git")) as r:
-            yield r
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "headers": [(b"content-type", b"application/x-git-receive-pack-request")],
-    }
     with trio.fail_after(10):
-        await serve_git(
-            scope,
-            receive,
-            send,
-            action="git-receive-pack",
-            service=None,
-            open_repo=open_repo,
-            push_context=None,
-            limiter=trio.CapacityLimiter(2),
-        )
+        await _serve_push(tmp_path / "t.git", receive, send)
     with DulwichRepository(str(tmp_path / "t.git")) as r:
         assert r.list_refs() == []
 
