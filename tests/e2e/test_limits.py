@@ -184,16 +184,19 @@ def _read_all(sock: socket.socket) -> bytes:
 def test_stalled_push_is_cut_off_and_releases_the_write_lock(srv: Server, tmp_path: Path) -> None:
     work, url, env = _work(srv, tmp_path, "stall")
     token = url.split("x:", 1)[1].split("@", 1)[0]
+    _commit(work, env, {"next": b"next\n"})  # before the stall: a slow commit must not eat its window
     stalled = _stall(srv, "/git/lim/stall.git/git-receive-pack", token, "git-receive-pack")
+    stall_sent = time.monotonic()
     time.sleep(BODY_TIMEOUT / 2)  # the stalled push now holds the repo's write lock
-    _commit(work, env, {"next": b"next\n"})
     started = time.monotonic()
     git("push", "-q", url, "main", cwd=work, env=env)  # waits for the stalled one to be cut off
-    waited = time.monotonic() - started
+    finished = time.monotonic()
     answer = _read_all(stalled)  # the server ends the stalled request and closes
     stalled.close()
     assert b"no data for 2 seconds" in answer, answer
-    assert BODY_TIMEOUT / 4 < waited < BODY_TIMEOUT + 10, waited  # it waited for the lock, not forever
+    # it waited for the lock (it could not finish before the stall was cut off), not forever
+    assert finished - stall_sent > BODY_TIMEOUT * 0.9, finished - stall_sent
+    assert finished - started < BODY_TIMEOUT + 10, finished - started
     out = git("ls-remote", url, "main", env=env).stdout.decode()
     assert out.split()[0] == git("rev-parse", "HEAD", cwd=work, env=env).stdout.decode().strip()
 
