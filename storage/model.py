@@ -209,6 +209,29 @@ class StoredEntry:
     # (i, j) that alternate's j-th alternate, and so on. read_entry_bytes follows it.
     source: tuple[int, ...] = ()
 
+    @classmethod
+    def from_row(cls, row: tuple, source: tuple[int, ...] = ()) -> StoredEntry:
+        """An entry from an ``objects`` row selected as ``ENTRY_COLUMNS``."""
+        oid, t, size, kind, pack_id, offset, length, hlen, crc, base, depth = row
+        return cls(
+            bytes(oid),
+            ObjType(t),
+            size,
+            EntryKind(kind),
+            pack_id,
+            offset,
+            length,
+            hlen,
+            crc,
+            bytes(base) if base is not None else None,
+            depth,
+            source,
+        )
+
+
+# The ``objects`` columns StoredEntry.from_row reads, in its order.
+ENTRY_COLUMNS = "oid, type, size, kind, pack_id, offset, length, header_len, crc32, base, depth"
+
 
 @dataclass(frozen=True, slots=True)
 class ReflogEntry:

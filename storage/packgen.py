@@ -31,7 +31,7 @@ from typing import Protocol
 
 from storage.chunks import iter_pack_body, pack_layouts
 from storage.errors import MissingObject, PackFormatError
-from storage.model import EntryKind, ObjType, Oid, StoredEntry
+from storage.model import ENTRY_COLUMNS, EntryKind, ObjType, Oid, StoredEntry
 
 FLUSH_SIZE = 64 * 1024
 SCAN_RATIO = 4  # scan every stored entry when sending more than 1/SCAN_RATIO of them
@@ -214,26 +214,14 @@ def _non_blob_entries(conn: sqlite3.Connection) -> Iterator[StoredEntry]:
     last = (-1, -1)
     while True:
         rows = conn.execute(
-            "SELECT oid, type, size, kind, pack_id, offset, length, header_len, crc32, base, depth"
+            f"SELECT {ENTRY_COLUMNS}"
             " FROM objects WHERE (pack_id, offset) > (?, ?) AND type != ? ORDER BY pack_id, offset LIMIT 2000",
             (*last, ObjType.BLOB),
         ).fetchall()
         if not rows:
             return
-        for oid, t, size, kind, pack_id, offset, length, hlen, crc, base, depth in rows:
-            yield StoredEntry(
-                bytes(oid),
-                ObjType(t),
-                size,
-                EntryKind(kind),
-                pack_id,
-                offset,
-                length,
-                hlen,
-                crc,
-                bytes(base) if base is not None else None,
-                depth,
-            )
+        for row in rows:
+            yield StoredEntry.from_row(row)
         last = (rows[-1][4], rows[-1][5])
 
 

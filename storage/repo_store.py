@@ -37,7 +37,7 @@ from storage.chunks import ChunkReader
 from storage.errors import GitUserError, MissingObject, ObjectCorrupt, StorageError
 from storage.ingest import IngestStats, ingest_pack
 from storage.model import (
-    EntryKind,
+    ENTRY_COLUMNS,
     ObjType,
     Oid,
     PushContext,
@@ -58,26 +58,6 @@ DEFAULT_CACHE_BYTES = 16 << 20
 MAX_CHAIN = 10_000  # longer delta chains mean a damaged (looping) store
 MAX_ALTERNATE_DEPTH = 8
 MAX_PROOF_WALK = 100_000  # objects a push may walk to prove its fast-forwards
-
-_ENTRY_COLS = "oid, type, size, kind, pack_id, offset, length, header_len, crc32, base, depth"
-
-
-def _entry(row: tuple, source: tuple[int, ...] = ()) -> StoredEntry:
-    oid, t, size, kind, pack_id, offset, length, hlen, crc, base, depth = row
-    return StoredEntry(
-        bytes(oid),
-        ObjType(t),
-        size,
-        EntryKind(kind),
-        pack_id,
-        offset,
-        length,
-        hlen,
-        crc,
-        bytes(base) if base is not None else None,
-        depth,
-        source,
-    )
 
 
 class RepoStore:
@@ -206,8 +186,8 @@ class RepoStore:
     # -- objects -------------------------------------------------------------------------
 
     def _own_entry(self, oid: Oid) -> StoredEntry | None:
-        row = self._conn.execute(f"SELECT {_ENTRY_COLS} FROM objects WHERE oid = ?", (oid,)).fetchone()
-        return _entry(row) if row else None
+        row = self._conn.execute(f"SELECT {ENTRY_COLUMNS} FROM objects WHERE oid = ?", (oid,)).fetchone()
+        return StoredEntry.from_row(row) if row else None
 
     def find_oid_range(self, lo: Oid, hi: Oid, limit: int) -> list[Oid]:
         """Up to ``limit`` distinct stored ids in ``[lo, hi]`` (alternates included), sorted;
@@ -354,14 +334,14 @@ class RepoStore:
         last = (-1, -1)
         while True:
             rows = self._conn.execute(
-                f"SELECT {_ENTRY_COLS} FROM objects WHERE (pack_id, offset) > (?, ?)"
+                f"SELECT {ENTRY_COLUMNS} FROM objects WHERE (pack_id, offset) > (?, ?)"
                 " ORDER BY pack_id, offset LIMIT 1000",
                 last,
             ).fetchall()
             if not rows:
                 return
             for row in rows:
-                yield _entry(row)
+                yield StoredEntry.from_row(row)
             last = (rows[-1][4], rows[-1][5])
 
     def object_count(self) -> int:
