@@ -196,7 +196,9 @@ def commit_difference(
     return CommitWalk(commits, parent_edges | set(excluded_tips), uninteresting, parent_edges)
 
 
-def _tree_children(reader: ObjectReader, oid: Oid) -> tuple[list[Oid], list[Oid]]:
+def _read_tree(reader: ObjectReader, oid: Oid) -> tuple[bytes, list[Oid], list[Oid]]:
+    """(data, subtree ids, blob ids) of tree ``oid``; ObjectCorrupt for a non-tree or a
+    malformed entry."""
     obj_type, data = reader.get_object(oid)
     if obj_type != ObjType.TREE:
         raise ObjectCorrupt(f"{oid.hex()} is a {obj_type.name.lower()}, not a tree", oid)
@@ -204,9 +206,16 @@ def _tree_children(reader: ObjectReader, oid: Oid) -> tuple[list[Oid], list[Oid]
         trees, blobs = native.tree_links(data)  # C, GIL released (twin: native.tree_pure)
     except native.TreeError as exc:
         raise ObjectCorrupt(f"tree {oid.hex()}: {exc}", oid) from None
-    return [trees[i : i + 20] for i in range(0, len(trees), 20)], [
-        blobs[i : i + 20] for i in range(0, len(blobs), 20)
-    ]
+    return (
+        data,
+        [trees[i : i + 20] for i in range(0, len(trees), 20)],
+        [blobs[i : i + 20] for i in range(0, len(blobs), 20)],
+    )
+
+
+def _tree_children(reader: ObjectReader, oid: Oid) -> tuple[list[Oid], list[Oid]]:
+    _, trees, blobs = _read_tree(reader, oid)
+    return trees, blobs
 
 
 _TREE_MODE = 0o040000
@@ -214,15 +223,7 @@ _TREE_MODE = 0o040000
 
 def _tree_entries(reader: ObjectReader, oid: Oid) -> tuple[list[Oid], list[Oid], list[tuple[bytes, Oid]]]:
     """(subtree ids, blob ids, (name, subtree id) pairs) of tree ``oid``."""
-    obj_type, data = reader.get_object(oid)
-    if obj_type != ObjType.TREE:
-        raise ObjectCorrupt(f"{oid.hex()} is a {obj_type.name.lower()}, not a tree", oid)
-    try:
-        packed_trees, packed_blobs = native.tree_links(data)  # validates every entry
-    except native.TreeError as exc:
-        raise ObjectCorrupt(f"tree {oid.hex()}: {exc}", oid) from None
-    trees = [packed_trees[i : i + 20] for i in range(0, len(packed_trees), 20)]
-    blobs = [packed_blobs[i : i + 20] for i in range(0, len(packed_blobs), 20)]
+    data, trees, blobs = _read_tree(reader, oid)
     named: list[tuple[bytes, Oid]] = []
     if trees:
         find = data.find
