@@ -17,10 +17,8 @@ Rules:
   tokens) until nothing names it as parent.
 - Listing is keyset-paginated: the opaque cursor holds the last row's sort key and id,
   so pages stay stable while repos are created or deleted.
-- ``version()`` is SQLite's ``PRAGMA data_version`` on a read-only watcher connection of
-  its own: it changes after any commit to the file by any other connection, this
-  process's writer included, and costs a few microseconds without I/O (WAL index in
-  shared memory), so the event loop may call it to validate caches (gitserver.lookups).
+- ``path`` is the catalog file; gitserver.lookups watches its ``PRAGMA data_version``
+  to validate the Git remote's caches.
 """
 
 from __future__ import annotations
@@ -147,11 +145,10 @@ def _cursor_decode(sort: str, cursor: str) -> tuple[Any, str]:
 class Catalog:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
+        self.path = data_dir / "catalog.sqlite"
         self._lock = threading.Lock()
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            data_dir / "catalog.sqlite", timeout=10.0, isolation_level=None, check_same_thread=False
-        )
+        self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
@@ -160,22 +157,6 @@ class Catalog:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(repos)")}
         if "ref_set" not in columns:  # catalogs made before lazy forks
             self._db.execute("ALTER TABLE repos ADD COLUMN ref_set TEXT")
-        self._watch: sqlite3.Connection | None = None  # opened by the first version()
-        self._watch_lock = threading.Lock()
-
-    def version(self) -> int:
-        """A number that changes whenever the catalog file was committed to since the
-        last call (by this process or another). Raises ``sqlite3.Error`` when it cannot tell."""
-        with self._watch_lock:
-            if self._watch is None:
-                self._watch = sqlite3.connect(
-                    (self.data_dir / "catalog.sqlite").resolve().as_uri() + "?mode=ro",
-                    uri=True,
-                    timeout=0.05,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-            return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -193,10 +174,6 @@ class Catalog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-        with self._watch_lock:
-            if self._watch is not None:
-                self._watch.close()
-                self._watch = None
 
     def _row(self, row: tuple[Any, ...]) -> RepoRecord:
         return RepoRecord(
