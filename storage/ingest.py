@@ -5,7 +5,7 @@ Rules:
   ``chunks`` rows (storage.chunks), to an unlinked temporary file next to the database
   (read back by the resolver with pread, dropped at the end), and to
   ``native.DeltaResolver``, which scans it and keeps a fixed-size C record per entry
-  (64 bytes, plus ~40 bytes per distinct object id; see native/src/resolve.c). The
+  (56 bytes, plus 36 bytes per distinct object id; see native/src/resolve.c). The
   whole pack is never in memory. A piece is scanned, spooled and written to chunk rows
   by one worker thread while this one reads the next piece (the C and SQLite calls
   release the GIL; the connection is serialized, sqlite3.threadsafety 3, and this thread

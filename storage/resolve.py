@@ -63,7 +63,6 @@ class Resolver:
         progress: ProgressFn | None = None,
     ) -> None:
         self._conn = conn
-        self._pack_id = pack_id
         self._insert_sql = _INSERT_SQL.format(pack_id=int(pack_id))
         self._store = store
         self._r = resolver
